@@ -1,0 +1,34 @@
+"""Shared fixtures: one loaded embedded chat model and embedder for the whole session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def smoke_profile():
+    from salesman_utils.config import load_profile
+
+    return load_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def chat_backend(tmp_path_factory):
+    """The embedded SmolLM2-135M-Instruct behind a local backend with a throwaway cache."""
+    from salesman_utils.llm import make_backend
+
+    cache = tmp_path_factory.mktemp("llm-cache") / "llm.sqlite"
+    return make_backend({"kind": "local", "batch_size": 8}, cache_path=cache)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from salesman_utils.models import load_embedder
+
+    return load_embedder(None)

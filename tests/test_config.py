@@ -1,0 +1,70 @@
+"""Profiles load, validate types and reject unknown keys with the file and key named."""
+
+from __future__ import annotations
+
+import pytest
+
+from salesman_utils.config import REPO_ROOT, ProfileError, load_profile, paths
+
+
+@pytest.mark.parametrize("name", ["smoke", "tutorial", "gpu"])
+def test_builtin_profiles_load(name):
+    prof = load_profile(name)
+    assert prof.name == name
+    assert isinstance(prof.seed, int)
+    assert isinstance(prof.training.grpo.lr, float)
+    assert prof.models.policy.kind in {"local", "openai"}
+
+
+def test_smoke_is_smaller_than_tutorial():
+    smoke, tut = load_profile("smoke"), load_profile("tutorial")
+    assert smoke.corpus.n_calls < tut.corpus.n_calls
+    assert smoke.training.grpo.max_steps < tut.training.grpo.max_steps
+    assert smoke.paths.results != "results"  # a test run never touches the committed results
+
+
+def test_gpu_profile_reads_keys_from_environment_only():
+    gpu = load_profile("gpu")
+    assert gpu.models.judge.kind == "openai"
+    assert gpu.models.judge.api_key_env == "OPENAI_API_KEY"
+    text = (REPO_ROOT / "configs" / "gpu.yaml").read_text()
+    assert "sk-" not in text
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntraining:\n  grpo:\n    learning_rate: 0.1\n")
+    with pytest.raises(ProfileError) as err:
+        load_profile(bad)
+    assert "bad.yaml" in str(err.value)
+    assert "training.grpo.learning_rate" in str(err.value)
+    assert "unknown key" in str(err.value)
+
+
+def test_wrong_type_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("corpus:\n  n_calls: lots\n")
+    with pytest.raises(ProfileError, match=r"bad\.yaml.*corpus\.n_calls.*expected int"):
+        load_profile(bad)
+
+
+def test_int_is_accepted_for_float_but_bool_is_not_int(tmp_path):
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("training:\n  grpo:\n    lr: 1\n")
+    assert load_profile(ok).training.grpo.lr == 1.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: true\n")
+    with pytest.raises(ProfileError, match="seed"):
+        load_profile(bad)
+
+
+def test_unknown_profile_name_lists_known():
+    with pytest.raises(ProfileError, match="smoke"):
+        load_profile("no_such_profile")
+
+
+def test_paths_resolve_under_repo(tmp_path):
+    prof = load_profile("smoke")
+    p = paths(prof)
+    assert p.artifacts.is_relative_to(REPO_ROOT)
+    assert p.figures.parent == p.results and p.figures.exists()
