@@ -152,11 +152,17 @@ def run_notebooks(
         "status": "running",
     }
     manifest_path = results / "run_manifest.json"
+    earlier = _earlier_entries(manifest_path, profile.name, notebooks) if only else []
+    manifest["notebooks"] = earlier
     if not notebooks:
         print(f"no notebooks found in {notebook_dir} (nothing to run)")
     for nb in notebooks:
         print(f"== {nb.name} [{profile.name}]", flush=True)
-        entry: dict[str, object] = {"notebook": nb.name, "status": "failed"}
+        entry: dict[str, object] = {
+            "notebook": nb.name,
+            "status": "failed",
+            "commit": manifest["git"]["commit"],
+        }  # type: ignore[index]
         manifest["notebooks"].append(entry)  # type: ignore[union-attr]
         try:
             entry["wall_s"] = round(execute_one(nb, out_dir / nb.name, profile_arg), 1)
@@ -165,10 +171,26 @@ def run_notebooks(
             manifest["status"] = "failed"
             manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
             raise
-    manifest["status"] = "ok"
-    manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in manifest["notebooks"]), 1)  # type: ignore[union-attr]
+    entries = sorted(manifest["notebooks"], key=lambda e: e["notebook"])  # type: ignore[arg-type]
+    manifest["notebooks"] = entries
+    manifest["status"] = "ok" if all(e["status"] == "ok" for e in entries) else "partial"
+    manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries), 1)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _earlier_entries(manifest_path: Path, profile: str, running: list[Path]) -> list[dict]:
+    """With --only, keep the entries of the notebooks not re-run (each names its own commit)."""
+    if not manifest_path.exists():
+        return []
+    try:
+        old = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        return []
+    if old.get("profile") != profile:
+        return []
+    names = {p.name for p in running}
+    return [e for e in old.get("notebooks", []) if e.get("notebook") not in names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not regenerate README results")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
-    only = [x for x in args.only.split(",") if x] or None
+    only = [x for x in args.only.split(",") if x] or None  # --only merges into the manifest
     try:
         manifest = run_notebooks(profile, only=only)
     except NotebookFailed as exc:
@@ -192,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         f"manifest: {paths(profile).results / 'run_manifest.json'}"
     )
     committed = paths(profile).results == (REPO_ROOT / "results").resolve()
-    if n and not only and committed and not args.no_readme:
+    if n and committed and not args.no_readme:
         try:
             from .report import render_results_section, update_readme
         except ImportError:

@@ -78,3 +78,14 @@ def test_no_notebooks_is_not_an_error(tmp_path, capsys):
     )
     assert manifest["notebooks"] == [] and manifest["status"] == "ok"
     assert "no notebooks" in capsys.readouterr().out
+
+
+def test_only_runs_merge_into_the_manifest(nb_dir, tmp_path):
+    prof = load_profile("smoke")
+    (nb_dir / "02_fails.ipynb").unlink()
+    shutil.copy(nb_dir / "01_ok.ipynb", nb_dir / "03_ok.ipynb")
+    res = tmp_path / "res"
+    run_notebooks(prof, only=["01"], notebook_dir=nb_dir, results_dir=res)
+    manifest = run_notebooks(prof, only=["03"], notebook_dir=nb_dir, results_dir=res)
+    assert [e["notebook"] for e in manifest["notebooks"]] == ["01_ok.ipynb", "03_ok.ipynb"]
+    assert manifest["status"] == "ok"
