@@ -69,6 +69,7 @@ class CorpusConfig:
     disfluency: float = 0.15
     realize_sample: int = 0  # dialogues rewritten by the realizer backend (0 = none, -1 = all)
     dedup_threshold: float = 0.97
+    probe_turns: int = 2000  # agent turns embedded for the text-only quality probe (notebook 01)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class SFTSection:
     max_steps: int = 60
     lr: float = 2e-4
     batch_size: int = 8
+    micro_batch_size: int = 0  # examples per forward pass (0 = batch_size); the rest accumulates
     max_length: int = 512
 
 
@@ -101,7 +103,8 @@ class GRPOSection:
     max_steps: int = 30
     lr: float = 1e-3
     num_generations: int = 8
-    batch_size: int = 8
+    batch_size: int = 8  # completions per optimizer step (batch_size / num_generations prompts)
+    micro_batch_size: int = 0  # completions per forward pass (0 = batch_size): bounds CPU memory
     num_iterations: int = 4
     max_completion_length: int = 48
     max_prompt_length: int = 384
@@ -125,6 +128,9 @@ class RewardWeights:
 class TrainingConfig:
     n_train_prompts: int = 256
     n_eval_prompts: int = 100
+    # product facts in GRPO/SFT prompts: full (product_facts_text) | compact (plans, eligibility,
+    # promotion, never-claim lines only: about half the tokens, which is most of a CPU step's cost)
+    prompt_facts: str = "full"
     variants: list[str] = field(
         default_factory=lambda: ["sft", "grpo_sim", "grpo_bayes", "sft_grpo_bayes"]
     )

@@ -84,7 +84,7 @@ def eval_heatmap(df, value: str = "score", systems: list[str] | None = None) -> 
         ax=ax,
         cbar_kws={"label": "mean score (1-10)"},
     )
-    ax.set_xticklabels([m.replace("_", "\n") for m in table.columns], rotation=0, fontsize=9)
+    ax.set_xticklabels([m.replace("_", " ") for m in table.columns], rotation=30, ha="right")
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title("Judge score per metric")
@@ -100,6 +100,11 @@ def eval_bars_ci(
     d = summary_df.copy()
     xs = _eval_system_order(d[x]) if x == "system" else list(dict.fromkeys(d[x]))
     hues = list(dict.fromkeys(d[hue])) if hue else [None]
+    if hue in ("capability", "metric"):  # rubric order, not alphabetical
+        from .judge import CAPABILITIES, METRICS
+
+        known = list(CAPABILITIES if hue == "capability" else METRICS)
+        hues = [h for h in known if h in hues] + [h for h in hues if h not in known]
     width = 0.8 / len(hues)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(xs) * max(1, len(hues) ** 0.5)), 4))
     colors = sns.color_palette("colorblind", len(hues))
@@ -114,7 +119,7 @@ def eval_bars_ci(
     ax.set_xticks(np.arange(len(xs)), xs, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     if hue:
-        ax.legend(title=hue, fontsize=8)
+        ax.legend(title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -128,8 +133,15 @@ def corpus_turns_per_call(turns) -> plt.Figure:
     """Histogram of turns per call by outcome; `turns` = corpus.turn_frame(dialogues)."""
     per = turns.groupby(["dialogue_id", "outcome"]).size().rename("turns").reset_index()
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    sns.histplot(per, x="turns", hue="outcome", hue_order=_OUTCOME_ORDER, multiple="stack",
-                 discrete=True, ax=ax)
+    sns.histplot(
+        per,
+        x="turns",
+        hue="outcome",
+        hue_order=_OUTCOME_ORDER,
+        multiple="stack",
+        discrete=True,
+        ax=ax,
+    )
     ax.set(xlabel="turns per call (agent + customer)", ylabel="calls", title="Call length")
     return fig
 
@@ -152,8 +164,10 @@ def corpus_conversion_by_skill(stats: dict) -> plt.Figure:
     conv = stats["conversion_by_skill"]
     skills = [s for s in ("novice", "intermediate", "expert") if conv[s]["n"]]
     rates = [conv[s]["rate"] for s in skills]
-    err = [[r - conv[s]["lo"] for s, r in zip(skills, rates, strict=True)],
-           [conv[s]["hi"] - r for s, r in zip(skills, rates, strict=True)]]
+    err = [
+        [r - conv[s]["lo"] for s, r in zip(skills, rates, strict=True)],
+        [conv[s]["hi"] - r for s, r in zip(skills, rates, strict=True)],
+    ]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.bar(skills, rates, yerr=err, capsize=6, color=sns.color_palette()[:3])
     for i, s in enumerate(skills):
@@ -168,8 +182,13 @@ def corpus_noise(turns) -> plt.Figure:
     share = ag.groupby("outcome")["quality"].mean().reindex(_OUTCOME_ORDER)
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.bar(share.index, share.values, label="good turns", color=sns.color_palette()[2])
-    ax.bar(share.index, 1 - share.values, bottom=share.values, label="bad turns",
-           color=sns.color_palette()[3])
+    ax.bar(
+        share.index,
+        1 - share.values,
+        bottom=share.values,
+        label="bad turns",
+        color=sns.color_palette()[3],
+    )
     for i, v in enumerate(share.values):
         ax.text(i, v / 2, f"{v:.0%}", ha="center", color="white", fontweight="bold")
         ax.text(i, v + (1 - v) / 2, f"{1 - v:.0%}", ha="center", color="white", fontweight="bold")
@@ -184,7 +203,7 @@ def corpus_example_call(dialogue, max_turns: int = 14, width: int = 70) -> plt.F
 
     turns = dialogue.turns[:max_turns]
     wrapped = [textwrap.fill(t.text, width) for t in turns]
-    heights = [0.35 + 0.22 * w.count("\n") for w in wrapped]
+    heights = [0.45 + 0.22 * w.count("\n") for w in wrapped]
     fig, ax = plt.subplots(figsize=(9, 0.6 + sum(heights) + 0.15 * len(turns)))
     ax.set_axis_off()
     y = sum(heights) + 0.15 * len(turns)
@@ -202,10 +221,236 @@ def corpus_example_call(dialogue, max_turns: int = 14, width: int = 70) -> plt.F
             tag = f"MERCHANT · {t.act}" + (f":{t.objection_type}" if t.objection_type else "")
             x, ha, color = 0.99, "right", colors["customer"]
         ax.text(x, y, tag, ha=ha, va="top", fontsize=7, color="#555555")
-        ax.text(x, y - 0.14, text, ha=ha, va="top", fontsize=8.5, family="sans-serif",
-                bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "#999999"})
+        ax.text(
+            x,
+            y - 0.24,
+            text,
+            ha=ha,
+            va="top",
+            fontsize=8.5,
+            family="sans-serif",
+            bbox={"boxstyle": "round,pad=0.4", "fc": color, "ec": "#999999"},
+        )
         y -= h + 0.15
-    ax.set_title(f"{dialogue.id}: {dialogue.merchant.name} ({dialogue.merchant.category}), "
-                 f"{dialogue.product_id}, rep skill {dialogue.agent.skill} -> {dialogue.outcome}",
-                 fontsize=10, loc="left")
+    ax.set_title(
+        f"{dialogue.id}: {dialogue.merchant.name} ({dialogue.merchant.category}), "
+        f"{dialogue.product_id}, rep skill {dialogue.agent.skill} -> {dialogue.outcome}",
+        fontsize=10,
+        loc="left",
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- library_ (notebook 03)
+
+
+def library_cluster_map(points) -> plt.Figure:
+    """Per intent, the 2-D PCA map of the distinct (slotted) agent turns: coloured by the library
+    entry whose cluster holds them, grey when not selected, a star on each entry's template;
+    marker area ~ number of turns. `points` = library.cluster_points(...)."""
+    import numpy as np
+
+    from .corpus import INTENTS
+
+    intents = [i for i in INTENTS if i in set(points["intent"])]
+    ncol = 3
+    nrow = int(np.ceil(len(intents) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 4.0 * nrow), squeeze=False)
+    for ax, intent in zip(axes.flat, intents, strict=False):
+        d = points[points.intent == intent]
+        size = 12 + 4 * np.sqrt(d["n_turns"].to_numpy(float))
+        rest = d["entry"].eq("not selected").to_numpy()
+        ax.scatter(
+            d.x[rest], d.y[rest], s=size[rest], color="#bbbbbb", alpha=0.6, label="not selected"
+        )
+        entries = sorted(set(d.entry[~rest]))
+        colors = sns.color_palette("tab10", max(len(entries), 1))
+        for e, color in zip(entries, colors, strict=False):
+            m = (d.entry == e).to_numpy()
+            ax.scatter(d.x[m], d.y[m], s=size[m], color=color, alpha=0.8, label=e.split("-")[-1])
+            t = m & d.is_template.to_numpy()
+            ax.scatter(d.x[t], d.y[t], s=180, marker="*", color=color, edgecolor="black", lw=0.8)
+        ax.set(title=intent.replace("_", " "), xticks=[], yticks=[])
+        ax.legend(fontsize=6, ncol=2, loc="best", title="entry", title_fontsize=7)
+    for ax in list(axes.flat)[len(intents) :]:
+        ax.set_axis_off()
+    fig.suptitle("Script library: clusters of agent turns per intent (PCA, star = template)")
+    fig.tight_layout()
+    return fig
+
+
+def library_templates(frame, top: int = 3) -> plt.Figure:
+    """Posterior mean with its 90% Beta interval for the top entries of each intent."""
+    import numpy as np
+
+    d = frame.sort_values(["intent", "posterior_mean"], ascending=[True, False])
+    d = d.groupby("intent", sort=False).head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(d) + 1.2))
+    y = np.arange(len(d))
+    err = np.vstack([d.posterior_mean - d.ci_lo, d.ci_hi - d.posterior_mean])
+    ax.errorbar(d.posterior_mean, y, xerr=err, fmt="o", color=sns.color_palette()[0], capsize=3)
+    ax.set_yticks(
+        y, [f"{i}  (n={n})" for i, n in zip(d["id"], d["support"], strict=True)], fontsize=8
+    )
+    ax.set(
+        xlim=(0, 1),
+        xlabel="posterior P(good) of the cluster's turns (mean, 90% interval)",
+        title=f"Top {top} templates per intent",
+    )
+    return fig
+
+
+def library_source_quality(table) -> plt.Figure:
+    """Share of hidden-good turns among the library's sources vs all training turns, per intent
+    (`table` = library.source_quality(...))."""
+    import numpy as np
+
+    d = table.reset_index(drop=True)
+    x = np.arange(len(d))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.bar(x - 0.2, d.corpus_good_share, 0.4, label="all training turns", color="#9e9e9e")
+    ax.bar(x + 0.2, d.source_good_share, 0.4, label="library sources", color=sns.color_palette()[2])
+    for i, lift in enumerate(d.lift):
+        ax.text(i + 0.2, d.source_good_share[i] + 0.02, f"{lift:+.2f}", ha="center", fontsize=8)
+    ax.set_xticks(x, [s.replace("_", "\n") for s in d.intent], fontsize=8)
+    ax.set(
+        ylim=(0, 1.1),
+        ylabel="share of hidden-good turns",
+        title="Is the library built from better-than-average turns? (evaluation only)",
+    )
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+# ---------------------------------------------------------------- 02 Bayesian supervision + GRPO
+
+
+def bayes_validation(y, scores: dict, bins: int = 10) -> plt.Figure:
+    """ROC curves and a reliability diagram of turn-quality scores against the hidden quality."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    edges = np.linspace(0, 1, bins + 1)
+    for name, s in scores.items():
+        s = np.asarray(s, dtype=float)
+        fpr, tpr, _ = roc_curve(y, s)
+        ax1.plot(fpr, tpr, label=name)
+        idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
+        pts = [(s[idx == b].mean(), y[idx == b].mean(), (idx == b).sum()) for b in np.unique(idx)]
+        px, py, n = map(np.array, zip(*pts, strict=True))
+        ax2.scatter(px, py, s=20 + 200 * n / n.max(), alpha=0.8, label=name)
+        ax2.plot(px, py, alpha=0.5)
+    for ax in (ax1, ax2):
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    ax1.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test turns)")
+    ax2.set(xlabel="predicted P(good)", ylabel="observed share good", title="Calibration")
+    ax1.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grpo_reward_curves(logs: dict, keys: dict, smooth: int = 3) -> plt.Figure:
+    """One panel per reward key (log-history column -> title), one line per variant, over steps
+    (rolling mean over `smooth` logged steps; raw points faint)."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
+    for ax, (key, title) in zip(axes[0], keys.items(), strict=True):
+        for name, df in logs.items():
+            if key not in df.columns:
+                continue
+            d = df.dropna(subset=[key])
+            line = ax.plot(d["step"], d[key].rolling(smooth, min_periods=1).mean(), label=name)
+            ax.scatter(d["step"], d[key], s=8, alpha=0.3, color=line[0].get_color())
+        ax.set(xlabel="GRPO step", title=title)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grpo_heldout(table, metrics: dict) -> plt.Figure:
+    """Point estimates with 95% intervals per system, one panel per metric (column -> title)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
+    for ax, (col, title) in zip(axes[0], metrics.items(), strict=True):
+        y = range(len(table))
+        err = [table[col] - table[f"{col}_lo"], table[f"{col}_hi"] - table[col]]
+        ax.errorbar(table[col], y, xerr=err, fmt="o", capsize=3)
+        ax.set_yticks(list(y), table["system"] if ax is axes[0][0] else [""] * len(table))
+        ax.invert_yaxis()
+        ax.set(title=title)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- doga_ (notebook 04)
+
+
+def doga_confusion(
+    result: dict, title: str = "Next-intent classifier (held-out calls)"
+) -> plt.Figure:
+    """Row-normalised confusion matrix from `IntentClassifier.evaluate` (rows = observed intent)."""
+    import numpy as np
+
+    conf = np.asarray(result["confusion"], dtype=float)
+    norm = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
+    labels = [x.replace("_", "\n") for x in result["labels"]]
+    fig, ax = plt.subplots(figsize=(6.8, 5.6))
+    sns.heatmap(
+        norm,
+        annot=conf.astype(int),
+        fmt="d",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        ax=ax,
+        xticklabels=labels,
+        yticklabels=labels,
+        cbar_kws={"label": "share of row"},
+    )
+    ax.set(
+        xlabel="predicted", ylabel="observed", title=f"{title}: macro-F1 {result['macro_f1']:.2f}"
+    )
+    ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def doga_transitions(fsm) -> plt.Figure:
+    """The FSM's smoothed transition probabilities P(next intent | previous intent)."""
+    from .simulator import INTENTS
+
+    rows = ["(start)", *INTENTS]
+    fig, ax = plt.subplots(figsize=(6.8, 5.2))
+    sns.heatmap(
+        fsm.transition,
+        annot=True,
+        fmt=".2f",
+        cmap="Greens",
+        ax=ax,
+        vmin=0,
+        vmax=1,
+        xticklabels=[x.replace("_", "\n") for x in INTENTS],
+        yticklabels=[x.replace("_", " ") for x in rows],
+    )
+    ax.set(xlabel="next intent", ylabel="previous intent", title="Intent FSM transitions")
+    ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def doga_conversion(table) -> plt.Figure:
+    """Conversion rate per system with 95% Wilson intervals (table from `online_table`)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colors = sns.color_palette("colorblind", len(table))
+    err = [table["rate"] - table["lo"], table["hi"] - table["rate"]]
+    ax.bar(table["system"], table["rate"], yerr=err, capsize=5, color=colors)
+    for x, (r, n) in enumerate(zip(table["rate"], table["n"], strict=True)):
+        ax.text(x, 0.01, f"{r:.0%}\nn={n}", ha="center", va="bottom", fontsize=8)
+    ax.set(
+        ylabel="conversion rate",
+        ylim=(0, 1),
+        title="Simulated calls: conversion with 95% Wilson intervals",
+    )
+    fig.tight_layout()
     return fig

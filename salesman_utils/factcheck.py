@@ -1,0 +1,418 @@
+"""The product knowledge base (data/products.yaml) and the fact check against it.
+
+`load_products()` reads the hand-written knowledge base into `Product` objects;
+`product_facts_text(product)` renders it compactly for prompts; `fact_check(text, product)` lists the
+statements of a sales turn that contradict the knowledge base or are forbidden:
+
+- money (``$39``, ``39 dollars``, ``thirty-nine dollars``, ``39/month``, ``39 a month``): the amount
+  must be one of the product's amounts (``wrong_price``), said with one of its periods
+  (``wrong_period``: ``$39 a year`` when the plan is ``$39 a month``);
+- percentages in a discount/funding context (``50% off``, ``fifty percent``, ``half price``):
+  ``wrong_discount`` unless in the knowledge base; other percentages are checked only when the
+  merchant is given (they may be the store's own metrics), as ``wrong_number``;
+- durations in days, weeks, months or years (``14-day``, ``two weeks``, ``3 months``):
+  ``wrong_duration`` unless in the knowledge base (hours and minutes are small talk, not terms);
+- promises (``guaranteed``, ``double your orders``, ``risk-free``, and the product's own
+  `forbidden_claims`): ``forbidden_promise``.
+Number words are read as numbers first, so paraphrases are checked like digits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+PRODUCTS_FILE = DATA_DIR / "products.yaml"
+
+
+@dataclass
+class Product:
+    """One product of the knowledge base (see data/products.yaml for the field meanings)."""
+
+    id: str
+    name: str
+    kind: str
+    merchant_categories: list[str]
+    summary: str
+    plans: list[dict[str, Any]]  # {name, price, period, features}
+    features: list[str]
+    eligibility: list[str]
+    promotion: dict[str, str]  # {headline, terms}
+    faqs: list[dict[str, str]]  # {q, a}
+    forbidden_claims: list[str]
+    solves: list[str] = field(default_factory=list)
+    platform: str = "Neighborly"
+
+    def kb_text(self) -> str:
+        """All the knowledge-base sentences, which define what may be said."""
+        parts = [self.summary, *self.features, *self.eligibility]
+        for p in self.plans:
+            parts.append(f"{p['name']} plan ${p['price']} per {p['period']}")
+            parts.extend(p.get("features", []))
+        parts += [self.promotion["headline"], self.promotion["terms"]]
+        parts += [f"{f['q']} {f['a']}" for f in self.faqs]
+        return ". ".join(parts)
+
+
+@dataclass
+class Violation:
+    """One fact-check finding: `kind` (see module doc), `span` (the words in the text), `detail`."""
+
+    kind: str
+    span: str
+    detail: str
+
+
+_REQUIRED = ("id", "name", "kind", "merchant_categories", "summary", "plans", "features")
+_REQUIRED += ("eligibility", "promotion", "faqs", "forbidden_claims")
+
+
+@lru_cache(maxsize=4)
+def _load_products_cached(path: str) -> dict[str, Product]:
+    data = yaml.safe_load(Path(path).read_text())
+    out: dict[str, Product] = {}
+    for i, raw in enumerate(data.get("products", [])):
+        missing = [k for k in _REQUIRED if k not in raw]
+        if missing:
+            raise ValueError(f"{path}: products[{i}] ({raw.get('id')}): missing field(s) {missing}")
+        for j, plan in enumerate(raw["plans"]):
+            if not isinstance(plan.get("price"), (int, float)) or "period" not in plan:
+                raise ValueError(
+                    f"{path}: products[{i}].plans[{j}]: needs a numeric price and a period"
+                )
+        out[raw["id"]] = Product(**raw, platform=data.get("platform", "Neighborly"))
+    return out
+
+
+def load_products(path: str | Path = PRODUCTS_FILE) -> dict[str, Product]:
+    """The knowledge base as {product_id: Product} (read once, cached)."""
+    return dict(_load_products_cached(str(path)))
+
+
+def get_product(product_id: str) -> Product:
+    products = _load_products_cached(str(PRODUCTS_FILE))
+    if product_id not in products:
+        raise KeyError(f"unknown product_id {product_id!r} (known: {sorted(products)})")
+    return products[product_id]
+
+
+def _money(x: float) -> str:
+    return f"${x:g}" if float(x) != int(x) else f"${int(x)}"
+
+
+def product_facts_text(product: Product) -> str:
+    """Compact knowledge-base text for prompts (every fact a rep may state, and what is forbidden)."""
+    plans = "; ".join(
+        f"{p['name']} {_money(p['price'])}/{p['period']}"
+        + (f" ({', '.join(p['features'])})" if p.get("features") else "")
+        for p in product.plans
+    )
+    faqs = " ".join(f"Q: {f['q']} A: {f['a']}" for f in product.faqs)
+    return "\n".join(
+        [
+            f"Product: {product.name} ({product.kind}) - {product.summary}.",
+            f"Plans: {plans}.",
+            f"Features: {'; '.join(product.features)}.",
+            f"Eligibility: {'; '.join(product.eligibility)}.",
+            f"Promotion: {product.promotion['headline']} ({product.promotion['terms']}).",
+            f"FAQ: {faqs}",
+            f"Never claim: {'; '.join(product.forbidden_claims)}.",
+        ]
+    )
+
+
+# ---------------------------------------------------------------- number words
+
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+_UNITS += " fifteen sixteen seventeen eighteen nineteen"
+_UNIT_VAL = {w: i for i, w in enumerate(_UNITS.split())}
+_TENS_VAL = {
+    w: 10 * (i + 2)
+    for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())
+}
+_SCALE_VAL = {"hundred": 100, "thousand": 1000}
+_NUMWORD = "|".join(sorted([*_UNIT_VAL, *_TENS_VAL, *_SCALE_VAL], key=len, reverse=True))
+_NUMWORD_RE = re.compile(
+    rf"\b(?:{_NUMWORD})(?:(?:[\s-]+(?:and[\s-]+)?)(?:{_NUMWORD}))*\b", re.IGNORECASE
+)
+
+
+def _words_to_int(phrase: str) -> int:
+    total, current = 0, 0
+    for w in re.split(r"[\s-]+", phrase.lower()):
+        if w in _UNIT_VAL:
+            current += _UNIT_VAL[w]
+        elif w in _TENS_VAL:
+            current += _TENS_VAL[w]
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        elif w == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+    return total + current
+
+
+def _normalize(text: str) -> tuple[str, list[int], list[int]]:
+    """Number words -> digits, thousands separators dropped; maps each output char to its source."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _NUMWORD_RE.finditer(text):
+        for i in range(pos, m.start()):
+            out.append(text[i])
+            starts.append(i)
+            ends.append(i + 1)
+        digits = str(_words_to_int(m.group(0)))
+        out.extend(digits)
+        starts.extend([m.start()] * len(digits))
+        ends.extend([m.end()] * len(digits))
+        pos = m.end()
+    for i in range(pos, len(text)):
+        out.append(text[i])
+        starts.append(i)
+        ends.append(i + 1)
+    norm = "".join(out)
+    # 3,000 -> 3000 keeping the maps aligned
+    for m in reversed(list(re.finditer(r"(?<=\d),(?=\d{3}\b)", norm))):
+        i = m.start()
+        norm = norm[:i] + norm[i + 1 :]
+        del starts[i], ends[i]
+    return norm, starts, ends
+
+
+# ---------------------------------------------------------------- fact extraction
+
+_NUM = r"(\d+(?:\.\d+)?)"
+_PERIOD = r"(?:\s*(?:/|per|a|an|each|every)\s*(month|mo|year|yr|week|day|visit|order)s?\b)?"
+_MONEY_RE = re.compile(
+    rf"(?:\$\s?{_NUM}(?:\s*(?:dollars?|usd))?|\b{_NUM}\s*(?:dollars?|bucks|usd)\b){_PERIOD}",
+    re.IGNORECASE,
+)
+_BARE_RATE_RE = re.compile(
+    rf"(?<![\d.$])\b{_NUM}\s*(?:/|per|a)\s*(month|mo|year|yr)\b(?!\s*(?:minimum|term))",
+    re.IGNORECASE,
+)
+_PCT_RE = re.compile(rf"{_NUM}\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_HALF_RE = re.compile(r"\bhalf[\s-](?:off|price|the price)\b", re.IGNORECASE)
+_DUR_RE = re.compile(rf"\b{_NUM}[\s-]*(day|week|month|year)s?\b", re.IGNORECASE)
+_DISCOUNT_CTX = re.compile(
+    r"\b(off|discount\w*|save|saving|cheaper|reduced|co-?fund\w*|funds?|pays?|paid|waived|rebate|"
+    r"commission|member price|deposits?|cheaper)\b",
+    re.IGNORECASE,
+)
+_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_PERIOD_ALIAS = {"mo": "month", "yr": "year"}
+_GENERIC_PROMISES = [
+    r"\bguarantee[sd]?\b",
+    r"\bguaranteeing\b",
+    r"\b(?:double|triple|doubles|triples|doubling)\s+(?:your|the)\s+"
+    r"(?:orders|sales|revenue|customers|bookings|business|traffic)\b",
+    r"\brisk[\s-]free\b",
+    r"\bno risk\b",
+    r"\bcan(?:'|no)?t lose\b",
+    r"\b100\s*(?:%|percent)\s+(?:sure|certain|guaranteed)\b",
+    r"\bwill definitely (?:grow|increase|bring|get)\b",
+]
+_PROMISE_RE = re.compile("|".join(_GENERIC_PROMISES), re.IGNORECASE)
+_STOP = {"your", "the", "for", "with", "from", "that", "this", "in", "of", "a", "to", "if", "do"}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A checkable statement found in a text (used by the fact check and by the realizer)."""
+
+    kind: str  # money | percent | duration
+    value: float
+    period: str | None
+    start: int
+    end: int
+
+
+def extract_facts(text: str) -> tuple[str, list[Fact]]:
+    """Money, percentages and durations in `text` (offsets into the normalized text returned)."""
+    norm, _, _ = _normalize(text)
+    facts: list[Fact] = []
+    taken: list[tuple[int, int]] = []
+    for m in _MONEY_RE.finditer(norm):
+        value = float(m.group(1) or m.group(2))
+        period = m.group(3)
+        period = _PERIOD_ALIAS.get(period.lower(), period.lower()) if period else None
+        facts.append(Fact("money", value, period, m.start(), m.end()))
+        taken.append((m.start(), m.end()))
+    for m in _BARE_RATE_RE.finditer(norm):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        period = _PERIOD_ALIAS.get(m.group(2).lower(), m.group(2).lower())
+        facts.append(Fact("money", float(m.group(1)), period, m.start(), m.end()))
+        taken.append((m.start(), m.end()))
+    for m in _PCT_RE.finditer(norm):
+        facts.append(Fact("percent", float(m.group(1)), None, m.start(), m.end()))
+    for m in _HALF_RE.finditer(norm):
+        facts.append(Fact("percent", 50.0, None, m.start(), m.end()))
+    for m in _DUR_RE.finditer(norm):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        days = float(m.group(1)) * _DAYS[m.group(2).lower()]
+        facts.append(Fact("duration", days, None, m.start(), m.end()))
+    return norm, sorted(facts, key=lambda f: f.start)
+
+
+@dataclass(frozen=True)
+class _KB:
+    money: frozenset[float]
+    money_periods: dict[float, frozenset[str]]
+    percents: frozenset[float]
+    durations: frozenset[float]
+    claims: tuple[tuple[str, tuple[str, ...]], ...]
+    kb_lower: str
+
+
+def _claim_words(claim: str) -> tuple[str, ...]:
+    words = [w for w in re.findall(r"[a-z0-9]+", claim.lower()) if w not in _STOP and len(w) > 2]
+    return tuple(w[:5] if len(w) > 4 else w for w in words)
+
+
+@lru_cache(maxsize=64)
+def _kb_facts_cached(key: str, text: str, claims: tuple[str, ...]) -> _KB:
+    _, facts = extract_facts(text)
+    periods: dict[float, set[str]] = {}
+    for f in facts:
+        if f.kind == "money" and f.period:
+            periods.setdefault(f.value, set()).add(f.period)
+    return _KB(
+        money=frozenset(f.value for f in facts if f.kind == "money"),
+        money_periods={k: frozenset(v) for k, v in periods.items()},
+        percents=frozenset(f.value for f in facts if f.kind == "percent"),
+        durations=frozenset(f.value for f in facts if f.kind == "duration"),
+        claims=tuple((c, _claim_words(c)) for c in claims),
+        kb_lower=text.lower(),
+    )
+
+
+def _kb(product: Product) -> _KB:
+    return _kb_facts_cached(product.id, product.kb_text(), tuple(product.forbidden_claims))
+
+
+def _sentences(norm: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in re.finditer(r"[.!?;](?:\s|$)", norm):
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(norm):
+        spans.append((start, len(norm)))
+    return spans
+
+
+def _merchant_percents(merchant: Any) -> set[float]:
+    metrics = getattr(merchant, "metrics", None) or {}
+    peers = getattr(merchant, "peer_medians", None) or {}
+    return {round(float(d["conversion"]), 1) for d in (metrics, peers) if "conversion" in d}
+
+
+def fact_check(text: str, product: Product, merchant: Any = None) -> list[Violation]:
+    """Violations of the knowledge base in `text` (empty list = faithful). See the module doc.
+
+    `merchant` (a MerchantProfile, optional) lets percentages that are the store's own metrics pass.
+    """
+    kb = _kb(product)
+    norm, starts, ends = _normalize(text)
+    _, facts = extract_facts(text)
+    out: list[Violation] = []
+
+    def span(a: int, b: int) -> str:
+        return text[starts[a] : ends[b - 1]] if b > a else ""
+
+    sentences = _sentences(norm)
+    for f in facts:
+        s = span(f.start, f.end)
+        if f.kind == "money":
+            if f.value not in kb.money:
+                known = ", ".join(_money(v) for v in sorted(kb.money))
+                out.append(
+                    Violation(
+                        "wrong_price",
+                        s,
+                        f"{_money(f.value)} is not a price of "
+                        f"{product.name} (known amounts: {known})",
+                    )
+                )
+            elif (
+                f.period
+                and f.value in kb.money_periods
+                and f.period not in kb.money_periods[f.value]
+            ):
+                good = "/".join(sorted(kb.money_periods[f.value]))
+                out.append(
+                    Violation(
+                        "wrong_period", s, f"{_money(f.value)} is per {good}, not per {f.period}"
+                    )
+                )
+        elif f.kind == "percent":
+            a, b = next(((a, b) for a, b in sentences if a <= f.start < b), (0, len(norm)))
+            if f.value in kb.percents:
+                continue
+            # the discount words must sit next to the number: "50% off", "co-funds 30% of"
+            window = (
+                re.split(r"[,:]", norm[max(a, f.start - 25) : f.start])[-1]
+                + " "
+                + re.split(r"[,:]", norm[f.end : min(b, f.end + 25)])[0]
+            )
+            if _DISCOUNT_CTX.search(window):
+                out.append(
+                    Violation(
+                        "wrong_discount",
+                        s,
+                        f"{f.value:g}% is not a discount, share or deposit of {product.name}",
+                    )
+                )
+            elif merchant is not None and round(f.value, 1) not in _merchant_percents(merchant):
+                out.append(
+                    Violation(
+                        "wrong_number",
+                        s,
+                        f"{f.value:g}% is neither in the "
+                        "knowledge base nor one of the store's metrics",
+                    )
+                )
+        elif f.kind == "duration" and f.value not in kb.durations:
+            out.append(
+                Violation(
+                    "wrong_duration", s, f"{span(f.start, f.end)!r} is not a term of {product.name}"
+                )
+            )
+    for m in _PROMISE_RE.finditer(norm):
+        if m.group(0).lower() not in kb.kb_lower:
+            out.append(
+                Violation(
+                    "forbidden_promise",
+                    span(m.start(), m.end()),
+                    "promises an outcome the knowledge base does not",
+                )
+            )
+    for a, b in sentences:
+        toks = re.findall(r"[a-z0-9]+", norm[a:b].lower())
+        stems = {t[:5] if len(t) > 4 else t for t in toks}
+        for claim, words in kb.claims:
+            if (
+                words
+                and all(w in stems for w in words)
+                and not any(
+                    v.kind == "forbidden_promise" and starts[a] <= text.find(v.span) < ends[b - 1]
+                    for v in out
+                )
+            ):
+                out.append(
+                    Violation(
+                        "forbidden_promise",
+                        span(a, b).strip(),
+                        f"forbidden claim for {product.name}: {claim!r}",
+                    )
+                )
+    return out

@@ -1,0 +1,729 @@
+"""The latent-state telemarketing simulator behind the corpus (DESIGN.md §5): schemas, personas,
+the customer's dynamics (`CustomerSimulator`) and `simulate_corpus`.
+
+Latent dynamics, shared by corpus generation and by later agents (DOGA, students) that talk to the
+simulated customer with free text:
+
+- `CustomerSimulator(merchant, product, seed)` keeps the hidden state of one call: interest in [0, 1]
+  (starts at the merchant's latent interest, higher when the product solves one of its pain points),
+  patience, which stages the rep has covered (opened, needs discovered, store data analyzed, product
+  introduced), the open objection, if any, and the last customer act.
+- `.expert_intent()` is the expert's move in that state: Opening first; Objection_Handling while an
+  objection is open; Product_Introduction to answer a question; else the first uncovered stage of
+  Needs_Discovery -> Business_Analysis -> Product_Introduction; then Operational_Guidance (the close)
+  once the merchant is warm, else another Product_Introduction.
+- `.step(agent_intent, faithful, personalized, is_expert_move=None)` applies one rep turn and returns
+  the merchant's reply `(act, text, done, outcome)`. A turn is good when it is the expert move (by
+  default: `agent_intent == expert_intent()`), faithful to the knowledge base, and personalized where
+  the intent calls for it (Business_Analysis, Product_Introduction). Good turns raise interest, bad ones
+  lower it and spend patience, both with noise; the act is drawn from the state, so the next act is a
+  noisy signal of the turn's quality (good -> positive/question more often; bad -> neutral, objection,
+  refusal, hang-up). A close (Operational_Guidance) is accepted with a probability rising with interest.
+  `outcome` is None until `done`, then success | failure | hangup.
+
+Customer acts are the plain strings of `ACTS`; an objection's type (one of `OBJECTION_TYPES`) is the
+visible field `Turn.objection_type` (the merchant says it aloud), never folded into `act`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .factcheck import DATA_DIR, Product, fact_check, load_products
+
+INTENTS = [
+    "Opening",
+    "Needs_Discovery",
+    "Business_Analysis",
+    "Product_Introduction",
+    "Objection_Handling",
+    "Operational_Guidance",
+]
+ACTS = ["question", "objection", "positive", "neutral", "refusal", "hangup", "agreement"]
+OUTCOMES = ["success", "failure", "hangup"]
+SKILLS = ["novice", "intermediate", "expert"]
+PERSONALIZATION_DUE = frozenset({"Business_Analysis", "Product_Introduction"})
+METRICS = ["monthly_orders", "rating", "exposure", "conversion"]
+
+
+@dataclass
+class MerchantProfile:
+    """A merchant. `LATENT_MERCHANT_FIELDS` are hidden (never shown to a rep, model or reward)."""
+
+    id: str
+    name: str
+    owner: str
+    category: str
+    city: str
+    metrics: dict[str, float]
+    peer_medians: dict[str, float]
+    pain_points: list[str] = field(default_factory=list)
+    budget_sensitivity: str = "medium"
+    decision_style: str = "relational"
+    objection_repertoire: list[str] = field(default_factory=list)
+    initial_interest: float = 0.4
+    patience: float = 5.0
+
+
+LATENT_MERCHANT_FIELDS = (
+    "pain_points",
+    "budget_sensitivity",
+    "decision_style",
+    "objection_repertoire",
+    "initial_interest",
+    "patience",
+)
+
+
+@dataclass
+class AgentProfile:
+    """A sales rep; `skill` is visible, the three rates are latent."""
+
+    id: str
+    name: str
+    skill: str
+    right_move: float = 0.7
+    personalize: float = 0.7
+    faithful: float = 0.9
+
+
+LATENT_AGENT_FIELDS = ("right_move", "personalize", "faithful")
+
+
+@dataclass
+class Turn:
+    """One utterance. Agent turns set `intent`, customer turns `act` (and `objection_type` for an
+    objection). `hidden` is ground truth for evaluation only (agent: quality, expert_intent,
+    expert_text, violations, ...)."""
+
+    speaker: str
+    text: str
+    intent: str | None = None
+    act: str | None = None
+    hidden: dict[str, Any] = field(default_factory=dict)
+    objection_type: str | None = None
+
+
+@dataclass
+class Dialogue:
+    id: str
+    product_id: str
+    merchant: MerchantProfile
+    agent: AgentProfile
+    turns: list[Turn]
+    outcome: str
+
+
+@lru_cache(maxsize=1)
+def load_banks() -> dict[str, Any]:
+    """The persona and template banks of data/ (read once)."""
+    return {
+        name: yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text())
+        for name in ("personas", "agent_templates", "customer_templates")
+    }
+
+
+# ---------------------------------------------------------------- personas
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def metric_ratios(merchant: MerchantProfile) -> dict[str, float]:
+    """Store metric / peer median (rating as a difference scaled to a comparable ratio)."""
+    m, p = merchant.metrics, merchant.peer_medians
+    out = {k: m[k] / p[k] for k in ("monthly_orders", "exposure", "conversion")}
+    out["rating"] = 1.0 + (m["rating"] - p["rating"]) / 1.5
+    return out
+
+
+def sample_merchant(rng: np.random.Generator, idx: int) -> MerchantProfile:
+    bank = load_banks()["personas"]
+    cat = str(rng.choice(list(bank["categories"]), p=[0.45, 0.25, 0.30]))
+    c = bank["categories"][cat]
+    peer = {k: float(v) * float(rng.lognormal(0, 0.08)) for k, v in c["peer"].items()}
+    peer["rating"] = round(min(4.9, c["peer"]["rating"] + float(rng.normal(0, 0.05))), 1)
+    metrics = {k: peer[k] * float(rng.lognormal(0, 0.35)) for k in ("monthly_orders", "exposure")}
+    metrics["conversion"] = peer["conversion"] * float(rng.lognormal(0, 0.3))
+    metrics["rating"] = round(float(np.clip(peer["rating"] + rng.normal(-0.1, 0.3), 3.5, 5.0)), 1)
+    for d in (metrics, peer):
+        d["monthly_orders"] = float(round(d["monthly_orders"]))
+        d["exposure"] = float(round(d["exposure"], -2))
+        d["conversion"] = round(d["conversion"], 1)
+    m = MerchantProfile(
+        id=f"m{idx:05d}",
+        name=f"{rng.choice(c['name_first'])} {rng.choice(c['name_second'])}",
+        owner=str(rng.choice(bank["owners"])),
+        category=cat,
+        city=str(rng.choice(bank["cities"])),
+        metrics=metrics,
+        peer_medians=peer,
+    )
+    by_metric = {v["metric"]: k for k, v in bank["pain_points"].items() if v["metric"]}
+    ratios = metric_ratios(m)
+    lagging = sorted((r, k) for k, r in ratios.items() if r < 0.9)
+    pains = [by_metric[k] for _, k in lagging]
+    pains += [p for p in c["extra_pains"] if rng.random() < 0.4]
+    if rng.random() < 0.3:
+        pains.append("few_repeat_customers")
+    m.pain_points = list(dict.fromkeys(pains)) or [by_metric[min(ratios, key=ratios.get)]]
+    m.budget_sensitivity = str(rng.choice(bank["budget_sensitivity"], p=[0.25, 0.45, 0.30]))
+    m.decision_style = str(rng.choice(list(bank["decision_styles"])))
+    types = list(bank["objection_types"])
+    w = np.array([3.0 if t == "price" and m.budget_sensitivity == "high" else 1.0 for t in types])
+    k = int(rng.integers(2, 5))
+    m.objection_repertoire = [
+        str(t) for t in rng.choice(types, size=k, replace=False, p=w / w.sum())
+    ]
+    m.initial_interest = round(float(rng.beta(2.2, 3.0)), 3)
+    m.patience = round(float(rng.uniform(3.0, 8.0)) - (1.5 if m.decision_style == "busy" else 0), 2)
+    return m
+
+
+def sample_agent(rng: np.random.Generator, idx: int) -> AgentProfile:
+    bank = load_banks()["personas"]["agents"]
+    skills = bank["skills"]
+    skill = str(rng.choice(SKILLS, p=[skills[s]["share"] for s in SKILLS]))
+    rates = {
+        k: float(np.clip(skills[skill][k] + rng.normal(0, 0.04), 0.05, 0.99))
+        for k in LATENT_AGENT_FIELDS
+    }
+    return AgentProfile(id=f"a{idx:03d}", name=str(rng.choice(bank["names"])), skill=skill, **rates)
+
+
+def product_fit(merchant: MerchantProfile, product: Product) -> bool:
+    return bool(set(merchant.pain_points) & set(product.solves))
+
+
+def eligible_products(merchant: MerchantProfile, products: dict[str, Product]) -> list[Product]:
+    return [p for p in products.values() if merchant.category in p.merchant_categories]
+
+
+# ---------------------------------------------------------------- text realization
+
+_FILLERS = ["uh", "um", "you know", "like", "I mean", "so"]
+_PROMISES = [
+    "I can guarantee your orders will go up.",
+    "Honestly, it will double your orders.",
+    "And it's completely risk-free for you.",
+    "You will definitely get more customers, I guarantee it.",
+]
+
+
+def disfluent(text: str, rng: np.random.Generator) -> str:
+    """ASR-like noise: a filler or a repeated word, lower case, dropped final period. Never touches
+    a number or the word after it, so the facts survive."""
+    words = text.split()
+    safe = [
+        i
+        for i in range(1, len(words))
+        if words[i][:1].isalpha() and not any(ch.isdigit() for ch in words[i - 1])
+    ]
+    if safe:
+        i = int(rng.choice(safe))
+        if rng.random() < 0.6:
+            words.insert(i, str(rng.choice(_FILLERS)) + ",")
+        elif words[i].isalpha() and len(words[i]) <= 6:
+            words.insert(i, words[i])
+    out = " ".join(words)
+    if rng.random() < 0.5:
+        out = out[:1].lower() + out[1:]
+    return out.rstrip(".") if rng.random() < 0.5 else out
+
+
+def _fmt_metric(key: str, value: float) -> str:
+    if key == "rating":
+        return f"{value:.1f} stars"
+    if key == "conversion":
+        return f"{value:.1f}%"
+    return f"{int(value):,}"
+
+
+class _Slots(dict):
+    def __missing__(self, key: str) -> str:  # an unknown slot is a bank error: say which
+        raise KeyError(f"template slot {{{key}}} is not defined (see data/agent_templates.yaml)")
+
+
+class Realizer:
+    """Fills the template banks for one call: agent turns (with planted generic/unfaithful
+    variants) and customer replies."""
+
+    def __init__(
+        self,
+        merchant: MerchantProfile,
+        product: Product,
+        agent_name: str = "Alex",
+        rng: np.random.Generator | None = None,
+    ):
+        self.merchant, self.product = merchant, product
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        banks = load_banks()
+        self.agent_bank, self.customer_bank = banks["agent_templates"], banks["customer_templates"]
+        self.personas = banks["personas"]
+        self.plan = product.plans[int(self.rng.integers(len(product.plans)))]
+        cat = self.personas["categories"][merchant.category]
+        ratios = metric_ratios(merchant)
+        gap = min(ratios, key=ratios.get)
+        m, p = merchant.metrics, merchant.peer_medians
+        label = self.personas["metrics"]
+        self.base = {
+            "owner": merchant.owner,
+            "store": merchant.name,
+            "agent": agent_name,
+            "platform": product.platform,
+            "noun": cat["noun"],
+            "plural": cat["plural"],
+            "product": product.name,
+            "summary": product.summary,
+            "plan": self.plan["name"],
+            "price": f"${self.plan['price']:g}",
+            "period": self.plan["period"],
+            "promo": product.promotion["headline"],
+            "promo_terms": product.promotion["terms"],
+            "eligibility": product.eligibility[0],
+            "pain": self.personas["pain_points"][merchant.pain_points[0]]["rep"],
+            "gap_label": label[gap]["label"],
+            "gap_value": _fmt_metric(gap, m[gap]),
+            "gap_peer": _fmt_metric(gap, p[gap]),
+            "orders": _fmt_metric("monthly_orders", m["monthly_orders"]),
+            "peer_orders": _fmt_metric("monthly_orders", p["monthly_orders"]),
+            **{k: _fmt_metric(k, m[k]) for k in ("rating", "exposure", "conversion")},
+            **{f"peer_{k}": _fmt_metric(k, p[k]) for k in ("rating", "exposure", "conversion")},
+        }
+
+    def _templates(self, intent: str, personalized: bool, objection: str | None) -> list[str]:
+        bank = self.agent_bank[intent]
+        if intent in PERSONALIZATION_DUE:
+            return bank["personalized" if personalized else "generic"]
+        if intent == "Objection_Handling":
+            if objection:
+                return bank[objection]
+            # no open objection: answers a concern nobody raised (a wrong-moment turn)
+            return (
+                bank["generic"]
+                if self.rng.random() < 0.5
+                else bank[str(self.rng.choice([k for k in bank if k != "generic"]))]
+            )
+        return bank["any"]
+
+    def _wrong(self, slots: dict[str, str], template: str) -> None:
+        """Plant one subtly wrong number in the slots the template uses."""
+        kb_money = {float(p["price"]) for p in self.product.plans}
+        if "{price}" in template and ("{promo}" not in template or self.rng.random() < 0.6):
+            base = float(self.plan["price"])
+            options = [v for v in (base + 10, base - 10, base + 20, base + 5) if v not in kb_money]
+            slots["price"] = f"${float(self.rng.choice(options)):g}"
+        elif "{promo}" in template:
+            head = self.product.promotion["headline"]
+            nums = [m for m in re.finditer(r"\d+", head)]
+            m = nums[int(self.rng.integers(len(nums)))]
+            n = int(m.group(0))
+            if head[m.end() : m.end() + 1] == "%":
+                new = n + int(self.rng.choice([-10, 10]))
+            elif head[max(0, m.start() - 1) : m.start()] == "$":
+                new = n + 50
+            else:  # a duration: one more month, or a longer trial
+                new = n + 1 if n < 10 else {14: 30}.get(n, 2 * n)
+            slots["promo"] = head[: m.start()] + str(new) + head[m.end() :]
+
+    def agent_text(
+        self,
+        intent: str,
+        personalized: bool = True,
+        faithful: bool = True,
+        objection: str | None = None,
+    ) -> str:
+        """One rep utterance. Unfaithful: a wrong price/promotion number, else a forbidden promise."""
+        templates = self._templates(intent, personalized, objection)
+        if not faithful:
+            with_facts = [t for t in templates if "{price}" in t or "{promo}" in t]
+            templates = with_facts or templates
+        template = templates[int(self.rng.integers(len(templates)))]
+        slots = _Slots(self.base)
+        feats = self.product.features + self.plan.get("features", [])
+        slots["feature"] = feats[int(self.rng.integers(len(feats)))]
+        if not faithful:
+            self._wrong(slots, template)
+        text = template.format_map(slots)
+        text = text[:1].upper() + text[1:]
+        if not faithful and not fact_check(text, self.product, self.merchant):
+            text = f"{text} {_PROMISES[int(self.rng.integers(len(_PROMISES)))]}"
+        return text
+
+    def customer_text(
+        self,
+        rng: np.random.Generator,
+        act: str,
+        objection_type: str | None,
+        after_discovery: bool = False,
+    ) -> str:
+        bank = (
+            self.customer_bank["objection"][objection_type]
+            if act == "objection" and objection_type
+            else self.customer_bank[act if act != "objection" else "neutral"]
+        )
+        slots = {
+            "price": self.base["price"],
+            "product": self.product.name,
+            "store": self.merchant.name,
+            "agent": self.base["agent"],
+            "platform": self.product.platform,
+        }
+        text = bank[int(rng.integers(len(bank)))].format_map(slots)
+        if after_discovery and act in {"positive", "neutral", "question"}:
+            pain = self.merchant.pain_points[int(rng.integers(len(self.merchant.pain_points)))]
+            said = self.personas["pain_points"][pain]["customer"]
+            line = said[int(rng.integers(len(said)))]
+            text = f"{line[:1].upper()}{line[1:]}. {text}"
+        return text
+
+
+# ---------------------------------------------------------------- customer dynamics
+
+
+class CustomerSimulator:
+    """One simulated merchant on one call (see the module doc for the dynamics)."""
+
+    def __init__(
+        self,
+        merchant: MerchantProfile,
+        product: Product,
+        seed: int | Any = 0,
+        *,
+        max_turns: int = 12,
+        disfluency: float = 0.0,
+    ):
+        self.merchant, self.product = merchant, product
+        self.rng = np.random.default_rng(seed)
+        self.max_turns = max_turns
+        self.disfluency = disfluency
+        self.style = load_banks()["personas"]["decision_styles"][merchant.decision_style]
+        self.interest = float(
+            np.clip(
+                merchant.initial_interest + (0.12 if product_fit(merchant, product) else -0.05),
+                0,
+                1,
+            )
+        )
+        self.patience = float(merchant.patience)
+        self.discovered = self.analyzed = self.introduced = False
+        self.pending: str | None = None
+        self.last_act: str | None = None
+        self.raised: list[str] = []
+        self.n_agent_turns = 0
+        self.refusals = 0
+        self.done = False
+        self.outcome: str | None = None
+        self.last_objection_type: str | None = None
+        self.last_quality: int | None = None
+        self._realizer = Realizer(merchant, product, rng=np.random.default_rng(0))
+
+    def expert_intent(self, history: list[Turn] | None = None) -> str:
+        """The expert move now (`history` is accepted for symmetry; the state is kept internally)."""
+        if self.n_agent_turns == 0:
+            return "Opening"
+        if self.pending:
+            return "Objection_Handling"
+        if self.last_act == "question":
+            return "Product_Introduction"
+        if not self.discovered:
+            return "Needs_Discovery"
+        if not self.analyzed:
+            return "Business_Analysis"
+        if not self.introduced:
+            return "Product_Introduction"
+        if self.interest >= 0.5 or self.last_act == "positive":
+            return "Operational_Guidance"
+        return "Product_Introduction"
+
+    @staticmethod
+    def personalization_due(intent: str) -> bool:
+        return intent in PERSONALIZATION_DUE
+
+    def is_good(
+        self,
+        agent_intent: str,
+        faithful: bool,
+        personalized: bool,
+        is_expert_move: bool | None = None,
+    ) -> bool:
+        right = agent_intent == self.expert_intent() if is_expert_move is None else is_expert_move
+        return bool(
+            right and faithful and (personalized or not self.personalization_due(agent_intent))
+        )
+
+    def step(
+        self,
+        agent_intent: str,
+        faithful: bool = True,
+        personalized: bool = True,
+        is_expert_move: bool | None = None,
+    ) -> tuple[str, str, bool, str | None]:
+        """Apply one rep turn; return the merchant's (act, text, done, outcome)."""
+        if self.done:
+            raise RuntimeError("the call is over; create a new CustomerSimulator")
+        if agent_intent not in INTENTS:
+            raise ValueError(f"agent_intent {agent_intent!r} is not one of {INTENTS}")
+        expert = self.expert_intent()
+        right = agent_intent == expert if is_expert_move is None else bool(is_expert_move)
+        due = self.personalization_due(agent_intent)
+        good = right and faithful and (personalized or not due)
+        self.last_quality = int(good)
+        rng = self.rng
+        ignored = self.pending if self.pending and agent_intent != "Objection_Handling" else None
+        # stage bookkeeping: a stage counts as covered once done, even at the wrong moment
+        self.discovered |= agent_intent == "Needs_Discovery"
+        self.analyzed |= agent_intent == "Business_Analysis" and personalized
+        self.introduced |= agent_intent == "Product_Introduction"
+        if agent_intent == "Objection_Handling" and self.pending:
+            if rng.random() < (0.8 if good else 0.3):
+                self.pending = None
+        delta = float(rng.normal(0, 0.05))
+        if good:
+            delta += 0.07 + (0.03 if due else 0.0)
+        elif not right:
+            delta -= 0.09 if ignored or agent_intent == "Operational_Guidance" else 0.06
+        elif due and not personalized:
+            delta -= 0.04
+        self.interest = float(np.clip(self.interest + delta, 0, 1))
+        self.patience -= 0.4 if good else 1.0
+        self.n_agent_turns += 1
+        act = self._draw_act(agent_intent, good, ignored)
+        return self._apply_act(act, ignored, agent_intent)
+
+    def _draw_act(self, intent: str, good: bool, ignored: str | None) -> str:
+        s, i = self.style, self.interest
+        fresh = [t for t in self.merchant.objection_repertoire if t not in self.raised]
+        can_object = bool(fresh) and intent in {
+            "Business_Analysis",
+            "Product_Introduction",
+            "Operational_Guidance",
+        }
+        w = {
+            "hangup": s["hangup"]
+            * (
+                0.02
+                + (0.3 if self.patience <= 0 else 0.0)
+                + (0.05 if not good else 0.0)
+                + 0.15 * max(0.0, 0.3 - i)
+            ),
+            "refusal": 0.03 + 0.4 * max(0.0, 0.4 - i) + (0.07 if not good else 0.0),
+            "objection": s["objection"]
+            * ((0.22 + (0.12 if not good else 0.0)) if can_object else 0.0)
+            + (0.35 if ignored else 0.0),
+            "positive": s["positive"] * ((0.3 + 0.5 * i) if good else (0.08 + 0.2 * i)),
+            "question": s["question"] * (0.22 if good else 0.12),
+            "neutral": 0.25 if good else 0.45,
+            "agreement": 0.0,
+        }
+        if intent == "Operational_Guidance":
+            p = (
+                _sigmoid((i - 0.6) * 10)
+                * (1.0 if good else 0.5)
+                * (1.0 if self.introduced else 0.3)
+            )
+            w["agreement"] = 3.0 * p
+        keys = list(w)
+        probs = np.array([w[k] for k in keys])
+        return keys[int(self.rng.choice(len(keys), p=probs / probs.sum()))]
+
+    def _apply_act(
+        self, act: str, ignored: str | None, intent: str
+    ) -> tuple[str, str, bool, str | None]:
+        self.last_objection_type = None
+        if act == "objection":
+            fresh = [t for t in self.merchant.objection_repertoire if t not in self.raised]
+            kind = ignored if ignored and (not fresh or self.rng.random() < 0.6) else None
+            if kind is None:
+                p = np.array(
+                    [
+                        2.0 if t == "price" and self.merchant.budget_sensitivity == "high" else 1.0
+                        for t in fresh
+                    ]
+                )
+                kind = str(self.rng.choice(fresh, p=p / p.sum())) if fresh else "no_need"
+            self.raised.append(kind)
+            self.pending = self.last_objection_type = kind
+        elif act == "refusal":
+            self.refusals += 1
+            if self.interest < 0.3 or self.refusals >= 2:
+                self.done, self.outcome = True, "failure"
+            else:
+                self.pending = "no_need"  # a soft no the rep may still answer
+        elif act == "hangup":
+            self.done, self.outcome = True, "hangup"
+        elif act == "agreement":
+            self.done, self.outcome = True, "success"
+        if not self.done and self.n_agent_turns >= self.max_turns:
+            self.done, self.outcome = True, "failure"
+        self.last_act = act
+        text = self._realizer.customer_text(
+            self.rng, act, self.last_objection_type, after_discovery=intent == "Needs_Discovery"
+        )
+        if self.disfluency and self.rng.random() < self.disfluency:
+            text = disfluent(text, self.rng)
+        return act, text, self.done, self.outcome
+
+
+# ---------------------------------------------------------------- rep policy and corpus
+
+_MISTAKES = {  # expert move -> the realistic wrong moves and their weights
+    "Opening": {"Product_Introduction": 0.7, "Needs_Discovery": 0.3},
+    "Needs_Discovery": {
+        "Product_Introduction": 0.6,
+        "Business_Analysis": 0.2,
+        "Operational_Guidance": 0.2,
+    },
+    "Business_Analysis": {
+        "Product_Introduction": 0.6,
+        "Operational_Guidance": 0.2,
+        "Needs_Discovery": 0.2,
+    },
+    "Product_Introduction": {
+        "Operational_Guidance": 0.5,
+        "Business_Analysis": 0.3,
+        "Needs_Discovery": 0.2,
+    },
+    "Objection_Handling": {
+        "Product_Introduction": 0.5,
+        "Operational_Guidance": 0.3,
+        "Business_Analysis": 0.2,
+    },
+    "Operational_Guidance": {
+        "Product_Introduction": 0.6,
+        "Business_Analysis": 0.2,
+        "Needs_Discovery": 0.2,
+    },
+}
+
+
+def choose_move(
+    rng: np.random.Generator, agent: AgentProfile, expert: str
+) -> tuple[str, bool, bool]:
+    """The rep's (intent, faithful, personalized) given the expert move and the rep's skill."""
+    if rng.random() < agent.right_move:
+        intent = expert
+    else:
+        options = _MISTAKES[expert]
+        intent = str(rng.choice(list(options), p=list(options.values())))
+    personalized = bool(rng.random() < agent.personalize)
+    # facts are said in pitches, answers and closes: that is where wrong numbers slip in
+    carries_facts = intent in {"Product_Introduction", "Objection_Handling", "Operational_Guidance"}
+    p_wrong = (1 - agent.faithful) * (1.0 if carries_facts else 0.25)
+    return intent, bool(rng.random() >= p_wrong), personalized
+
+
+def simulate_call(
+    merchant: MerchantProfile,
+    agent: AgentProfile,
+    product: Product,
+    seed: Any,
+    call_id: str,
+    *,
+    max_turns: int = 12,
+    disfluency: float = 0.15,
+) -> Dialogue:
+    """One call between a simulated rep (policy by skill) and a `CustomerSimulator`."""
+    rng = np.random.default_rng(seed)
+    customer = CustomerSimulator(
+        merchant, product, rng.integers(2**32), max_turns=max_turns, disfluency=disfluency
+    )
+    real = Realizer(merchant, product, agent_name=agent.name, rng=rng)
+    turns: list[Turn] = []
+    while not customer.done:
+        expert = customer.expert_intent()
+        intent, faithful, personalized = choose_move(rng, agent, expert)
+        objection = customer.pending
+        text = real.agent_text(
+            intent, personalized=personalized, faithful=faithful, objection=objection
+        )
+        if disfluency and rng.random() < disfluency:
+            text = disfluent(text, rng)
+        expert_text = real.agent_text(expert, personalized=True, faithful=True, objection=objection)
+        violations = fact_check(text, product, merchant)
+        due = intent in PERSONALIZATION_DUE
+        quality = int(intent == expert and faithful and (personalized or not due))
+        bad_type = (
+            None
+            if quality
+            else (
+                "wrong_moment" if intent != expert else "unfaithful" if not faithful else "generic"
+            )
+        )
+        hidden = {
+            "quality": quality,
+            "expert_intent": expert,
+            "expert_text": expert_text,
+            "violations": [v.__dict__ for v in violations],
+            "bad_type": bad_type,
+            "faithful": faithful,
+            "personalized": personalized and due,
+            "interest_before": round(customer.interest, 3),
+        }
+        turns.append(Turn("agent", text, intent=intent, hidden=hidden))
+        act, ctext, _, _ = customer.step(intent, faithful, personalized)
+        hidden["interest_after"] = round(customer.interest, 3)
+        turns.append(
+            Turn(
+                "customer",
+                ctext,
+                act=act,
+                objection_type=customer.last_objection_type,
+                hidden={"interest": round(customer.interest, 3)},
+            )
+        )
+    return Dialogue(call_id, product.id, merchant, agent, turns, customer.outcome or "failure")
+
+
+def simulate_corpus(
+    n: int,
+    seed: int = 0,
+    *,
+    disfluency: float = 0.15,
+    max_turns: int = 12,
+    products: dict[str, Product] | None = None,
+    progress: bool = False,
+) -> list[Dialogue]:
+    """`n` calls, identical for the same `seed` (each call has its own generator from (seed, i)).
+
+    Merchants (about 0.7 per call, so some are called about two products) and reps (one per 40
+    calls, at least 6) are drawn first; each call picks a merchant, a rep and an eligible product,
+    favoring products that solve one of the merchant's pain points, as a rep's call list would.
+    """
+    products = products or load_products()
+    rng = np.random.default_rng([seed, 0])
+    merchants = [sample_merchant(rng, i) for i in range(max(1, math.ceil(0.7 * n)))]
+    agents = [sample_agent(rng, i) for i in range(max(6, n // 40))]
+    calls = range(n)
+    if progress:
+        from tqdm.auto import tqdm
+
+        calls = tqdm(calls, desc="simulate calls")
+    out = []
+    for i in calls:
+        crng = np.random.default_rng([seed, 1, i])
+        m = merchants[int(crng.integers(len(merchants)))]
+        a = agents[int(crng.integers(len(agents)))]
+        options = eligible_products(m, products)
+        w = np.array([3.0 if product_fit(m, p) else 1.0 for p in options])
+        prod = options[int(crng.choice(len(options), p=w / w.sum()))]
+        out.append(
+            simulate_call(
+                m,
+                a,
+                prod,
+                [seed, 2, i],
+                f"call-{seed}-{i:05d}",
+                max_turns=max_turns,
+                disfluency=disfluency,
+            )
+        )
+    return out
