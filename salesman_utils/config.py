@@ -163,6 +163,7 @@ class EvalConfig:
     n_bootstrap: int = 1000
     n_pairwise: int = 60
     judge_kind: str = "local"  # local (prob-weighted) | api (JSON)
+    n_judge_items: int = 30  # judged subsample per system (judging costs ~7 prompts per reply)
     max_new_tokens: int = 64
 
 

@@ -454,3 +454,77 @@ def doga_conversion(table) -> plt.Figure:
     )
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- eval_ (notebook 05, part 2)
+
+
+def eval_auto_panels(table) -> plt.Figure:
+    """One panel per automatic metric: mean per system with its 95% bootstrap interval
+    (`table` = evaluation.auto_metric_table: system, metric, mean, lo, hi)."""
+    import numpy as np
+
+    metrics = list(dict.fromkeys(table["metric"]))
+    systems = _eval_system_order(table["system"])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.6), squeeze=False)
+    colors = sns.color_palette("colorblind", len(systems))
+    for ax, m in zip(axes[0], metrics, strict=True):
+        sub = table[table["metric"] == m].set_index("system").reindex(systems)
+        mean = sub["mean"].to_numpy(float)
+        err = np.vstack([mean - sub["lo"].to_numpy(float), sub["hi"].to_numpy(float) - mean])
+        ax.bar(range(len(systems)), mean, color=colors)
+        ax.errorbar(
+            range(len(systems)),
+            mean,
+            yerr=np.nan_to_num(np.abs(err)),
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+        )
+        ax.set_xticks(range(len(systems)), systems, rotation=60, ha="right", fontsize=8)
+        ax.set_title(m.replace("_", " "), fontsize=10)
+    fig.suptitle("Automatic metrics on held-out contexts (95% bootstrap intervals)")
+    fig.tight_layout()
+    return fig
+
+
+def eval_judge_validation(scores, has_violation, auc: float, pair_summary: dict) -> plt.Figure:
+    """Left: the judge's Faithfulness score of clean vs planted-violation corpus turns (AUC in
+    the title). Right: expert-vs-novice pairwise outcomes (expert / novice / tie)."""
+    import numpy as np
+    import pandas as pd
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    d = pd.DataFrame(
+        {
+            "score": np.asarray(scores, float),
+            "turn": np.where(np.asarray(has_violation) == 1, "planted violation", "clean"),
+        }
+    )
+    sns.stripplot(d, x="turn", y="score", order=["clean", "planted violation"], ax=a1, alpha=0.7)
+    sns.pointplot(
+        d,
+        x="turn",
+        y="score",
+        order=["clean", "planted violation"],
+        ax=a1,
+        color="black",
+        linestyle="none",
+        errorbar=("ci", 95),
+        markers="D",
+    )
+    a1.set(title=f"Faithfulness score vs ground truth (AUC {auc:.2f})", xlabel="", ylim=(1, 10))
+    counts = [
+        pair_summary.get("wins_a", 0),
+        pair_summary.get("wins_b", 0),
+        pair_summary.get("ties", 0),
+    ]
+    a2.bar(
+        ["expert preferred", "novice preferred", "tie (order flips)"],
+        counts,
+        color=sns.color_palette("colorblind", 3),
+    )
+    a2.set(title="Pairwise: hidden expert reply vs novice reply", ylabel="pairs")
+    a2.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,461 @@
+"""The Dynamic Outline-Guided Agent (DOGA) and the plain baseline agent: one turn at a time.
+
+A DOGA turn: the `IntentClassifier` proposes the next intent, the `IntentFSM` removes the moves it
+forbids, the script library returns the best outline of that intent for this context, `fill`
+personalizes its template with the merchant's visible data, the prompt is assembled (knowledge base,
+merchant dashboard, move, outline), one batched `backend.chat` call writes the replies, and the guard
+fact-checks each reply against the product: an unfaithful reply is regenerated (another seed) up to
+`profile.doga.guard_retries` times, then replaced by the filled template; a faithful reply that does
+not carry the planned intent (read by the `ReplyTagger`, `check_intent=True`, our addition: the
+135M default model often ignores the outline) is replaced by the template too. Every action is
+counted (checked, flagged, regenerated, template, off_intent, empty).
+`PlainAgent` gets the same knowledge base and dashboard in its prompt, but no intent or outline.
+
+Batching: `respond_all(agents, states)` plans every state, then makes ONE chat call per backend
+(plus one per guard retry round), because on a laptop CPU generation is the bottleneck.
+Whole calls against the simulated customer live in `salesman_utils.online`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from .config import Profile, load_profile
+from .corpus import AgentTurnContext
+from .factcheck import Product, fact_check
+from .rewards import INTENT_PLANS, build_prompt, parse_completion
+from .simulator import INTENTS, MerchantProfile, Turn
+
+METRIC_LABELS = {
+    "monthly_orders": "monthly orders",
+    "rating": "store rating",
+    "exposure": "monthly page views",
+    "conversion": "visit-to-order conversion",
+}
+MAX_SENTENCES = 3
+EMPTY_FALLBACK = "Sorry, the line cut out for a second. Could you say that again?"
+
+
+# ---------------------------------------------------------------- visible merchant data
+
+
+def fmt_metric(key: str, value: float) -> str:
+    if key == "rating":
+        return f"{value:.1f} stars"
+    if key == "conversion":
+        return f"{value:.1f}%"
+    return f"{int(round(value)):,}"
+
+
+def dashboard_text(merchant: MerchantProfile) -> str:
+    """The rep's dashboard: name, category, city, metrics beside the peer medians (visible only)."""
+    rows = "; ".join(
+        f"{label} {fmt_metric(k, merchant.metrics[k])} (similar stores nearby: "
+        f"{fmt_metric(k, merchant.peer_medians[k])})"
+        for k, label in METRIC_LABELS.items()
+        if k in merchant.metrics and k in merchant.peer_medians
+    )
+    return (
+        f"Merchant: {merchant.owner}, owner of {merchant.name} ({merchant.category}, "
+        f"{merchant.city}). Store data: {rows}."
+    )
+
+
+_NUM_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def uses_merchant_data(text: str, merchant: MerchantProfile) -> bool:
+    """Personalization, our definition: the text states at least one of THIS merchant's metrics or
+    peer medians: monthly orders and page views as the exact integer (commas allowed), rating and
+    conversion within 0.05 of the value (e.g. "4.3 stars", "3.1%")."""
+    nums = []
+    for m in _NUM_RE.finditer(text or ""):
+        try:
+            nums.append(float(m.group(0).replace(",", "")))
+        except ValueError:
+            continue
+    for key in METRIC_LABELS:
+        for source in (merchant.metrics, merchant.peer_medians):
+            if key not in source:
+                continue
+            v = float(source[key])
+            tol = 0.05 if key in {"rating", "conversion"} else 0.5
+            if any(abs(n - v) <= tol for n in nums) and (
+                key in {"rating", "conversion"} or v >= 10
+            ):
+                return True
+    return False
+
+
+# ---------------------------------------------------------------- state and turn
+
+
+@dataclass
+class AgentState:
+    """What an agent sees before its turn: the visible history (agent=assistant, customer=user)."""
+
+    history: list[Turn] = field(default_factory=list)
+    product: Product | None = None
+    merchant: MerchantProfile | None = None
+    seed: int = 0
+
+
+@dataclass
+class AgentTurn:
+    """One agent turn: the chosen intent, the outline, the prompt sent, the reply and the guard."""
+
+    intent: str | None
+    outline: list[str]
+    prompt: list[dict[str, str]]
+    reply: str
+    raw: str = ""
+    entry_id: str | None = None
+    proba: dict[str, float] = field(default_factory=dict)
+    guard: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def clean_reply(text: str, agent_name: str = "Alex") -> str:
+    """The spoken reply: plan stripped, no speaker labels, no continued dialogue, <= 3 sentences."""
+    reply = parse_completion(text or "")[2]
+    reply = re.split(r"\n\s*(?:customer|merchant|user|owner)\b\s*:", reply, flags=re.I)[0]
+    reply = re.sub(
+        rf"^\s*(?:agent|rep|assistant|{re.escape(agent_name)})\s*:\s*", "", reply, flags=re.I
+    )
+    reply = re.sub(r"^\s*(?:your turn\b[:,.]?|\d+[.)])\s*", "", reply, flags=re.I)  # echoed prompt
+    reply = " ".join(reply.split()).strip(" \"'")
+    sentences = re.split(r"(?<=[.!?])\s+", reply)
+    return " ".join(sentences[:MAX_SENTENCES]).strip()
+
+
+def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> str:
+    """A faithful line per intent built only from the knowledge base and the visible dashboard
+    (used when the library has nothing for the intent)."""
+    plan = product.plans[0]
+    price = f"${plan['price']:g}"
+    m, p = merchant.metrics, merchant.peer_medians
+    lines = {
+        "Opening": f"Hi {merchant.owner}, this is Alex from {product.platform}. Do you have two "
+        f"minutes to talk about {merchant.name}?",
+        "Needs_Discovery": f"How has business been at {merchant.name} lately, and what would you "
+        "most like to improve?",
+        "Business_Analysis": f"Your monthly orders are {fmt_metric('monthly_orders', m['monthly_orders'])}"
+        f" while similar stores nearby get {fmt_metric('monthly_orders', p['monthly_orders'])}.",
+        "Product_Introduction": f"{product.name} could help {merchant.name}: {product.summary}.",
+        "Objection_Handling": f"I understand. {product.promotion['headline']}, "
+        f"{product.promotion['terms']}.",
+        "Operational_Guidance": f"To start, pick the {plan['name']} plan at {price} per "
+        f"{plan['period']} in your {product.platform} merchant app, and I can walk you through it.",
+    }
+    return lines.get(intent, lines["Needs_Discovery"])
+
+
+def outline_instruction(intent: str, outline: Sequence[str]) -> str:
+    """DOGA's addition to the prompt: the move, its outline, and the plan line to start with."""
+    steps = "\n".join(f"{i + 1}. {x}" for i, x in enumerate(outline))
+    return (
+        f"Your move now: {intent} ({INTENT_PLANS.get(intent, '')}). Follow this outline:\n"
+        f"{steps}\nStart with 'Plan: {intent} - ' and then 'Reply: '."
+    )
+
+
+# ---------------------------------------------------------------- agents
+
+
+class BaseAgent:
+    """Shared prompt assembly and generation settings. Subclasses decide the move and outline."""
+
+    system_name = "agent"
+
+    def __init__(
+        self,
+        backend: Any,
+        product: Product | None = None,
+        merchant: MerchantProfile | None = None,
+        *,
+        profile: Profile | None = None,
+        tagger: Any = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.7,
+        agent_name: str = "Alex",
+        name: str | None = None,
+    ):
+        self.profile = profile or load_profile("smoke")
+        self.backend, self.product, self.merchant = backend, product, merchant
+        self.tagger = tagger
+        self.max_new_tokens = max_new_tokens or self.profile.doga.max_new_tokens
+        self.temperature = temperature
+        self.agent_name = agent_name
+        self.name = name or self.system_name
+        self.guard = False  # fact-check replies and fall back to a template when unfaithful
+        self.guard_retries = 0
+        self.counters: Counter[str] = Counter()
+
+    def _pm(self, state: AgentState) -> tuple[Product, MerchantProfile]:
+        product, merchant = state.product or self.product, state.merchant or self.merchant
+        if product is None or merchant is None:
+            raise ValueError(f"{self.name}: no product/merchant (pass them to the agent or state)")
+        return product, merchant
+
+    def base_prompt(
+        self, product: Product, merchant: MerchantProfile, history: Sequence[Turn]
+    ) -> list[dict[str, str]]:
+        """Notebook 02's training prompt (`rewards.build_prompt`): system = role, product facts,
+        merchant dashboard, answer format; user = the call so far. Policies trained there see
+        their own prompt format here."""
+        ctx = AgentTurnContext(len(history), list(history), None, product)
+        call = SimpleNamespace(agent=SimpleNamespace(name=self.agent_name), merchant=merchant)
+        return build_prompt(ctx, call, self.profile)
+
+    def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
+        """Per state: intent, outline, template (fallback line), entry id, prompt, timings."""
+        raise NotImplementedError
+
+    def fallback(self, plan: dict[str, Any]) -> str:
+        return EMPTY_FALLBACK
+
+    def respond(self, state: AgentState) -> AgentTurn:
+        return respond_all([self], [state])[0]
+
+    def respond_batch(self, states: Sequence[AgentState]) -> list[AgentTurn]:
+        return respond_all([self] * len(states), states)
+
+
+class PlainAgent(BaseAgent):
+    """Baseline: knowledge base + visible merchant dashboard in the prompt; no intent, no outline,
+    no guard. Its intent is read from its reply by the tagger (when one is given)."""
+
+    system_name = "plain"
+
+    def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
+        out = []
+        for s in states:
+            product, merchant = self._pm(s)
+            prompt = self.base_prompt(product, merchant, s.history)
+            out.append({"intent": None, "outline": [], "prompt": prompt, "timings": {}})
+        return out
+
+
+class DOGAAgent(BaseAgent):
+    """Classifier + FSM -> intent; library -> outline (filled); prompt; guarded generation."""
+
+    system_name = "doga"
+
+    def __init__(
+        self,
+        backend: Any,
+        library: Any,
+        classifier: Any,
+        fsm: Any,
+        product: Product | None = None,
+        merchant: MerchantProfile | None = None,
+        *,
+        profile: Profile | None = None,
+        k: int | None = None,
+        guard_retries: int | None = None,
+        use_fsm: bool = True,
+        check_intent: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(backend, product, merchant, profile=profile, **kwargs)
+        self.library, self.classifier, self.fsm = library, classifier, fsm
+        self.k = k or self.profile.doga.retrieve_k
+        retries = self.profile.doga.guard_retries if guard_retries is None else guard_retries
+        self.guard, self.guard_retries = True, int(retries)
+        self.use_fsm = use_fsm
+        self.check_intent = check_intent  # off-outline replies -> the filled template
+
+    def _outline(
+        self, intent: str, history: Sequence[Turn], product: Product, merchant: MerchantProfile
+    ):
+        context = " ".join(t.text for t in history[-2:])
+        entries = self.library.retrieve(intent, context, self.k) if self.library is not None else []
+        if not entries:
+            line = safe_template(intent, product, merchant)
+            return None, [INTENT_PLANS.get(intent, intent)], line
+        from .library import MissingSlotError, fill
+
+        def fill_or_empty(text: str) -> str:
+            try:
+                return fill(text, product, merchant, agent_name=self.agent_name)
+            except MissingSlotError:  # mined from another product: a slot may have no value here
+                return ""
+
+        said = {t.text for t in history if t.speaker == "agent"}
+        fresh = [e for e in entries if fill_or_empty(e.template) not in said]
+        entry = (fresh or entries)[0]  # do not repeat a line already said in this call
+
+        line = fill_or_empty(entry.template)
+        if not line or fact_check(line, product, merchant):  # never bring a wrong fact in
+            line = safe_template(intent, product, merchant)
+        steps = [fill_or_empty(str(x)) or str(x) for x in (entry.outline or [])]
+        return getattr(entry, "id", None), steps, line
+
+    def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        proba = self.classifier.predict_proba([s.history for s in states])
+        t_classify = (time.perf_counter() - t0) / max(1, len(states))
+        out = []
+        for s, p in zip(states, proba, strict=True):
+            t1 = time.perf_counter()
+            product, merchant = self._pm(s)
+            if self.use_fsm and self.fsm is not None:
+                p = self.fsm.constrain(p, s.history)
+            intent = INTENTS[int(np.argmax(p))]
+            t2 = time.perf_counter()
+            entry_id, steps, line = self._outline(intent, s.history, product, merchant)
+            outline = [*steps, f"Say something like: {line}"]
+            prompt = self.base_prompt(product, merchant, s.history)
+            # the move goes last in the user turn: the small model attends to the end most
+            prompt[-1]["content"] += "\n\n" + outline_instruction(intent, outline)
+            out.append(
+                {
+                    "intent": intent,
+                    "outline": outline,
+                    "template": line,
+                    "entry_id": entry_id,
+                    "proba": dict(zip(INTENTS, map(float, p), strict=True)),
+                    "prompt": prompt,
+                    "timings": {
+                        "classify": t_classify + (t2 - t1),
+                        "retrieve": time.perf_counter() - t2,
+                    },
+                }
+            )
+        return out
+
+    def fallback(self, plan: dict[str, Any]) -> str:
+        return plan.get("template") or EMPTY_FALLBACK
+
+
+# ---------------------------------------------------------------- batched respond
+
+
+def _generate(agents: Sequence[BaseAgent], idx: list[int], prompts: list, seed: int) -> dict:
+    """One chat call per distinct backend for the items `idx`; returns {item: raw text}."""
+    groups: dict[int, list[int]] = {}
+    for i in idx:
+        groups.setdefault(id(agents[i].backend), []).append(i)
+    out: dict[int, str] = {}
+    for members in groups.values():
+        a = agents[members[0]]
+        raws = a.backend.chat(
+            [prompts[i] for i in members],
+            max_new_tokens=a.max_new_tokens,
+            temperature=a.temperature,
+            seed=seed,
+            desc=f"{a.name} replies",
+        )
+        out.update(zip(members, raws, strict=True))
+    return out
+
+
+def _off_intent(agents: Sequence[BaseAgent], plans: list, replies: list[str], idx: list[int]):
+    """Items whose faithful reply does not carry the planned intent (read by the agent's tagger),
+    for agents with `check_intent`: the small default model often ignores the outline."""
+    todo = [i for i in idx if getattr(agents[i], "check_intent", False) and agents[i].tagger]
+    if not todo:
+        return set()
+    tags = agents[todo[0]].tagger.tag([replies[i] for i in todo])
+    return {i for i, tag in zip(todo, tags, strict=True) if tag != plans[i]["intent"]}
+
+
+def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> list[AgentTurn]:
+    """Respond for many (agent, state) pairs with one generation call per backend and per guard
+    round. Guard counters: checked, flagged, regenerated, template (replaced), empty."""
+    n = len(states)
+    if len(agents) != n:
+        raise ValueError(f"respond_all: {len(agents)} agents for {n} states")
+    plans: list[dict[str, Any]] = [{}] * n
+    by_agent: dict[int, list[int]] = {}
+    for i, a in enumerate(agents):
+        by_agent.setdefault(id(a), []).append(i)
+    for members in by_agent.values():
+        planned = agents[members[0]].plan_many([states[i] for i in members])
+        for i, p in zip(members, planned, strict=True):
+            plans[i] = p
+    prompts = [p["prompt"] for p in plans]
+    seed = int(states[0].seed) if n else 0
+    t0 = time.perf_counter()
+    raw = _generate(agents, list(range(n)), prompts, seed)
+    t_gen = (time.perf_counter() - t0) / max(1, n)
+    t0 = time.perf_counter()
+    guard = [Counter() for _ in range(n)]
+    replies = [clean_reply(raw[i], agents[i].agent_name) for i in range(n)]
+    viol: list[list[str]] = [[] for _ in range(n)]
+
+    def check(i: int) -> None:
+        product, merchant = agents[i]._pm(states[i])
+        viol[i] = [v.kind for v in fact_check(replies[i], product, merchant)]
+        guard[i]["checked"] += 1
+        if viol[i]:
+            guard[i]["flagged"] += 1
+
+    guarded = [i for i in range(n) if agents[i].guard]
+    for i in guarded:
+        check(i)
+    for attempt in range(1, 1 + max((a.guard_retries for a in agents), default=0)):
+        todo = [i for i in guarded if viol[i] and agents[i].guard_retries >= attempt]
+        if not todo:
+            break
+        again = _generate(agents, todo, prompts, seed + 7919 * attempt)
+        for i in todo:
+            raw[i], replies[i] = again[i], clean_reply(again[i], agents[i].agent_name)
+            guard[i]["regenerated"] += 1
+            check(i)
+    off = _off_intent(agents, plans, replies, [i for i in guarded if not viol[i]])
+    for i in range(n):
+        if i in guarded and (viol[i] or i in off):
+            replies[i], viol[i] = agents[i].fallback(plans[i]), []
+            guard[i]["template"] += 1
+            if i in off:
+                guard[i]["off_intent"] += 1
+        elif not replies[i]:
+            replies[i] = agents[i].fallback(plans[i])
+            guard[i]["empty"] += 1
+    t_guard = (time.perf_counter() - t0) / max(1, n)
+    turns = []
+    for i, p in enumerate(plans):
+        agents[i].counters.update(guard[i])
+        agents[i].counters["turns"] += 1
+        turns.append(
+            AgentTurn(
+                intent=p["intent"],
+                outline=p["outline"],
+                prompt=p["prompt"],
+                reply=replies[i],
+                raw=raw[i],
+                entry_id=p.get("entry_id"),
+                proba=p.get("proba", {}),
+                guard=dict(guard[i]),
+                violations=viol[i],
+                timings={**p["timings"], "generate": t_gen, "guard": t_guard},
+            )
+        )
+    return turns
+
+
+# DESIGN §4 names the whole-call entry points in this module; they live in `online`.
+def simulate_call(
+    agent: BaseAgent, product: Product, merchant: MerchantProfile, seed: int, profile: Profile, **kw
+) -> Any:
+    """One whole call against the simulated customer (`online.simulate_call`)."""
+    from .online import simulate_call as run
+
+    return run(agent, product, merchant, seed, profile, **kw)
+
+
+def simulate_calls(agent_factory: Any, merchants_products: Any, seeds: Any, profile: Profile, **kw):
+    """Many calls in lockstep, one batched generation per round (`online.simulate_calls`)."""
+    from .online import simulate_calls as run
+
+    return run(agent_factory, merchants_products, seeds, profile, **kw)

@@ -1,0 +1,447 @@
+"""Turn-level offline evaluation (notebook 05): held-out contexts, the seven systems' replies,
+automatic metrics with bootstrap intervals, judge inputs, and the judge's ground-truth checks.
+
+* `eval_items` samples agent-turn contexts of the test split; the capability of an item is the
+  intent the real rep used there. Notebook 02's held-out contexts come first, so that the plain
+  and trained systems' replies to them are cache hits (same prompt, same decoding).
+* `system_specs` lists the seven systems (`SYSTEMS`) with their LoRA adapters; a system whose
+  adapter is missing is marked unavailable with the reason, never silently dropped.
+* `generate` answers every item with a `doga.PlainAgent` (notebook 02's training prompt,
+  `rewards.build_prompt`) or a `doga.DOGAAgent`, greedily; replies are `doga.clean_reply`-ed
+  (the `Plan:` line is stripped by `rewards.parse_completion`).
+* `judge_view` is what the judge sees of an item: product facts, the merchant dashboard, the last
+  turns. The hidden expert reply and hidden labels are read ONLY by `auto_metric_items`,
+  `faithfulness_probe` and `expert_novice_pairs` (evaluation, never a prompt of a system).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Profile, paths
+from .corpus import AgentTurnContext, Dialogue, Product, visible_merchant_facts
+from .judge import CAPABILITIES
+from .report import SYSTEMS
+
+PLAIN_ADAPTER_SYSTEMS = ("sft", "grpo_sim", "grpo_bayes", "sft_grpo_bayes")
+HISTORY_TURNS = 4  # turns of the call the judge sees (as the policy's prompt does)
+
+
+@dataclass
+class EvalItem:
+    """One held-out moment of a call. `expert_text` is hidden: evaluation only."""
+
+    item_id: str
+    capability: str
+    dialogue: Dialogue
+    context: AgentTurnContext
+    reference: str
+    expert_text: str
+
+    @property
+    def product(self) -> Product:
+        return self.context.product
+
+
+def eval_items(
+    dialogues: Sequence[Dialogue], n: int, seed: int = 0, first_n: int = 0
+) -> list[EvalItem]:
+    """`n` agent-turn contexts of `dialogues` (the test split, with hidden fields): the
+    `first_n` contexts notebook 02 evaluated (`rewards._contexts`, same seed) first, then others
+    in a seeded random order."""
+    from .rewards import _contexts
+
+    every = _contexts(dialogues, None, seed)
+    first = (
+        {(di, c.index) for di, c, _ in _contexts(dialogues, first_n, seed)} if first_n else set()
+    )
+    rest = [x for x in every if (x[0], x[1].index) not in first]
+    order = np.random.default_rng(seed).permutation(len(rest))
+    chosen = [x for x in every if (x[0], x[1].index) in first] + [rest[i] for i in order]
+    out = []
+    for di, ctx, _ in chosen[:n]:
+        d = dialogues[di]
+        turn = d.turns[ctx.index]
+        if "expert_text" not in turn.hidden:
+            raise ValueError(
+                f"dialogue {d.id}: turn {ctx.index} has no hidden expert_text "
+                "(load the test split with with_hidden=True)"
+            )
+        out.append(
+            EvalItem(
+                f"{d.id}:{ctx.index}", turn.intent, d, ctx, turn.text, turn.hidden["expert_text"]
+            )
+        )
+    return out
+
+
+def stratified(items: Sequence[Any], n: int, key: str = "capability") -> list[Any]:
+    """`n` items taken round-robin over the values of `key` in rubric order (balanced buckets)."""
+    buckets: dict[str, list[Any]] = {c: [] for c in CAPABILITIES}
+    for it in items:
+        buckets.setdefault(getattr(it, key), []).append(it)
+    out: list[Any] = []
+    depth = 0
+    while len(out) < min(n, len(items)):
+        for b in buckets.values():
+            if depth < len(b) and len(out) < n:
+                out.append(b[depth])
+        depth += 1
+    return out
+
+
+def capability_counts(items: Sequence[EvalItem]) -> pd.Series:
+    return (
+        pd.Series([it.capability for it in items])
+        .value_counts()
+        .reindex(list(CAPABILITIES), fill_value=0)
+    )
+
+
+# ---------------------------------------------------------------- systems
+
+
+@dataclass
+class SystemSpec:
+    name: str
+    kind: str  # plain | doga
+    adapter: Path | None
+    available: bool
+    note: str
+
+
+def system_specs(profile: Profile) -> list[SystemSpec]:
+    """The seven systems of `SYSTEMS`, each with its adapter (notebook 02) or why it is skipped."""
+    from .online import best_grpo_adapter
+
+    models = paths(profile).models
+    specs = [
+        SystemSpec("base_plain", "plain", None, True, "base model, knowledge base in the prompt"),
+        SystemSpec("base_doga", "doga", None, True, "base model + DOGA"),
+    ]
+    for v in PLAIN_ADAPTER_SYSTEMS:
+        folder = models / v / "adapter"
+        ok = (folder / "adapter_config.json").exists()
+        why = f"LoRA adapter {folder}" if ok else f"skipped: no adapter at {folder} (notebook 02)"
+        specs.append(SystemSpec(v, "plain", folder if ok else None, ok, why))
+    variant, folder, note = best_grpo_adapter(profile)
+    specs.append(
+        SystemSpec(
+            "best_grpo_doga",
+            "doga",
+            folder,
+            folder is not None,
+            f"{variant} + DOGA ({note})" if folder else f"skipped: {note}",
+        )
+    )
+    assert [s.name for s in specs] == list(SYSTEMS)
+    return specs
+
+
+def _agents(spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, parts: Any) -> list:
+    """One agent per item (agents of the same rep name shared), all on ONE backend."""
+    from .doga import DOGAAgent, PlainAgent
+    from .llm import make_backend
+
+    backend = make_backend(
+        {**vars(profile.models.policy), "adapter": str(spec.adapter) if spec.adapter else None},
+        profile=profile,
+    )
+    common = {
+        "profile": profile,
+        "tagger": parts.tagger,
+        "name": spec.name,
+        "max_new_tokens": profile.eval.max_new_tokens,
+        "temperature": 0.0,
+    }
+    by_name: dict[str, Any] = {}
+    for it in items:
+        rep = it.dialogue.agent.name  # the rep's name, as in notebook 02's prompts
+        if rep not in by_name:
+            if spec.kind == "doga":  # greedy: a regeneration would repeat itself, so no retries
+                by_name[rep] = DOGAAgent(
+                    backend,
+                    parts.library,
+                    parts.classifier,
+                    parts.fsm,
+                    guard_retries=0,
+                    agent_name=rep,
+                    **common,
+                )
+            else:
+                by_name[rep] = PlainAgent(backend, agent_name=rep, **common)
+    return [by_name[it.dialogue.agent.name] for it in items]
+
+
+def generate(spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, parts: Any) -> list:
+    """`doga.AgentTurn` per item (reply, planned intent, guard actions); one batched call."""
+    from .doga import AgentState, respond_all
+
+    agents = _agents(spec, items, profile, parts)
+    states = [
+        AgentState(list(it.context.history), it.product, it.dialogue.merchant, seed=profile.seed)
+        for it in items
+    ]
+    return respond_all(agents, states)
+
+
+def generate_all(
+    specs: Sequence[SystemSpec], items: Sequence[EvalItem], profile: Profile, parts: Any
+) -> dict[str, list]:
+    """`generate` for every available system. An adapter that is gone by the time its system runs
+    (e.g. notebook 02 re-training meanwhile) marks the system unavailable, with the reason."""
+    from .llm import BackendError
+
+    out = {}
+    for s in specs:
+        if (
+            s.available
+            and s.adapter is not None
+            and not (s.adapter / "adapter_config.json").exists()
+        ):
+            s.available, s.note = False, f"skipped: adapter {s.adapter} disappeared (notebook 02)"
+        if not s.available:
+            continue
+        try:
+            out[s.name] = generate(s, items, profile, parts)
+        except BackendError as exc:
+            s.available, s.note = False, f"skipped: {exc}"
+    return out
+
+
+def replies_frame(turns_by_system: dict[str, list], items: Sequence[EvalItem]) -> pd.DataFrame:
+    """Long table: system, item_id, capability, planned intent, reply, guard action."""
+    rows = []
+    for system, turns in turns_by_system.items():
+        for it, t in zip(items, turns, strict=True):
+            guard = (
+                "template" if t.guard.get("template") else ("empty" if t.guard.get("empty") else "")
+            )
+            rows.append(
+                {
+                    "system": system,
+                    "item_id": it.item_id,
+                    "capability": it.capability,
+                    "planned_intent": t.intent or "",
+                    "guard": guard,
+                    "reply": t.reply,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- automatic metrics
+
+
+def auto_metric_items(
+    replies: pd.DataFrame, items: Sequence[EvalItem], profile: Profile
+) -> pd.DataFrame:
+    """Per (system, item): similarity (embedding cosine) to the real rep's reply and to the hidden
+    expert reply, ROUGE-L to the reference, fact-check violations (with the merchant's data)."""
+    from .metrics import embedding_similarity, rouge_l, violation_counts
+
+    by_id = {it.item_id: it for it in items}
+    its = [by_id[i] for i in replies["item_id"]]
+    texts = replies["reply"].tolist()
+    out = replies[["system", "item_id", "capability"]].copy()
+    out["sim_reference"] = embedding_similarity(texts, [it.reference for it in its], profile)
+    out["sim_expert"] = embedding_similarity(texts, [it.expert_text for it in its], profile)
+    out["rouge_l"] = rouge_l(texts, [it.reference for it in its])
+    out["violations"] = violation_counts(
+        texts, [it.product for it in its], [it.dialogue.merchant for it in its]
+    )
+    out["reply"] = texts
+    return out
+
+
+AUTO_METRICS = ("sim_reference", "sim_expert", "rouge_l", "distinct_2", "violations_per_100")
+
+
+def _boot_distinct(texts: list[str], n_boot: int, seed: int) -> tuple[float, float, float]:
+    """distinct-2 is a corpus-level ratio: resample whole replies."""
+    from .metrics import distinct_n
+
+    point = distinct_n(texts, 2)
+    if len(texts) < 2 or n_boot < 2:
+        return point, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = [
+        distinct_n([texts[i] for i in rng.integers(0, len(texts), len(texts))], 2)
+        for _ in range(n_boot)
+    ]
+    lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
+def auto_metric_table(per_item: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """system, metric, mean, lo, hi, n (the contract of `report.auto_metrics_table`)."""
+    from .metrics import bootstrap_ci
+
+    rows = []
+    for system, g in per_item.groupby("system", sort=False):
+        for m in AUTO_METRICS:
+            if m == "distinct_2":
+                est = _boot_distinct(g["reply"].tolist(), n_boot, seed)
+            else:
+                col, k = ("violations", 100.0) if m == "violations_per_100" else (m, 1.0)
+                est = bootstrap_ci(k * g[col].to_numpy(float), n=n_boot, seed=seed)
+            rows.append(
+                {
+                    "system": system,
+                    "metric": m,
+                    "mean": est[0],
+                    "lo": est[1],
+                    "hi": est[2],
+                    "n": len(g),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- judge inputs and validation
+
+
+def history_text(history: Sequence[Any], n: int = HISTORY_TURNS) -> str:
+    return "\n".join(
+        f"{'Rep' if t.speaker == 'agent' else 'Merchant'}: {t.text}" for t in history[-n:]
+    )
+
+
+def judge_view(
+    dialogue: Dialogue,
+    context: AgentTurnContext,
+    reply: str,
+    system: str,
+    profile: Profile,
+    item_id: str | None = None,
+    capability: str | None = None,
+) -> dict[str, Any]:
+    """A `judge.score` / `judge.pairwise` item: visible facts only."""
+    from .rewards import facts_text, merchant_text
+
+    return {
+        "item_id": item_id or f"{dialogue.id}:{context.index}",
+        "capability": capability or dialogue.turns[context.index].intent,
+        "system": system,
+        "reply": reply,
+        # compact = prices, eligibility, promotion, never-claims: every fact a reply can violate,
+        # at half the tokens (prompt length is most of a CPU judge's cost)
+        "product_facts": facts_text(context.product, "compact"),
+        "merchant_facts": merchant_text(visible_merchant_facts(dialogue.merchant)),
+        "history": history_text(context.history),
+    }
+
+
+def judge_views(replies: pd.DataFrame, items: Sequence[EvalItem], profile: Profile) -> list[dict]:
+    by_id = {it.item_id: it for it in items}
+    return [
+        judge_view(
+            by_id[r.item_id].dialogue,
+            by_id[r.item_id].context,
+            r.reply,
+            r.system,
+            profile,
+            r.item_id,
+            r.capability,
+        )
+        for r in replies.itertuples()
+    ]
+
+
+def _agent_contexts(dialogues: Sequence[Dialogue]) -> list[tuple[Dialogue, AgentTurnContext]]:
+    from .corpus import agent_turn_contexts
+
+    return [(d, c) for d in dialogues for c in agent_turn_contexts(d)]
+
+
+def faithfulness_probe(
+    dialogues: Sequence[Dialogue], n: int, profile: Profile, seed: int = 0
+) -> tuple[list[dict], np.ndarray]:
+    """Up to n/2 real rep turns with planted fact violations (hidden) and as many without:
+    (judge items, has_violation labels). Labels are for scoring the judge only."""
+    rng = np.random.default_rng(seed)
+    ctxs = _agent_contexts(dialogues)
+    bad = [x for x in ctxs if x[0].turns[x[1].index].hidden.get("violations")]
+    good = [x for x in ctxs if not x[0].turns[x[1].index].hidden.get("violations")]
+    k = min(n // 2, len(bad), len(good))
+    picks = [(x, 1) for x in (bad[i] for i in rng.choice(len(bad), k, replace=False))]
+    picks += [(x, 0) for x in (good[i] for i in rng.choice(len(good), k, replace=False))]
+    items = [judge_view(d, c, d.turns[c.index].text, "corpus", profile) for (d, c), _ in picks]
+    return items, np.array([y for _, y in picks], dtype=int)
+
+
+def expert_novice_pairs(
+    dialogues: Sequence[Dialogue], n: int, profile: Profile, seed: int = 0
+) -> tuple[list[dict], list[dict], str]:
+    """Contexts where a novice rep made a bad move (hidden quality 0): (hidden expert reply items,
+    the novice's reply items, note). Falls back to any bad turn if novices are too few."""
+    ctxs = _agent_contexts(dialogues)
+    bad = [
+        (d, c)
+        for d, c in ctxs
+        if d.turns[c.index].hidden.get("quality") == 0
+        and d.turns[c.index].hidden.get("expert_text")
+    ]
+    novice = [(d, c) for d, c in bad if d.agent.skill == "novice"]
+    pool, note = (
+        (novice, "novice reps' bad turns")
+        if len(novice) >= n
+        else (bad, f"bad turns of any rep (only {len(novice)} novice bad turns)")
+    )
+    idx = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
+    expert = [
+        judge_view(d, c, d.turns[c.index].hidden["expert_text"], "expert", profile)
+        for d, c in (pool[i] for i in sorted(idx))
+    ]
+    rep = [
+        judge_view(d, c, d.turns[c.index].text, "novice", profile)
+        for d, c in (pool[i] for i in sorted(idx))
+    ]
+    return expert, rep, note
+
+
+def faithfulness_auc(scores: Sequence[float], has_violation: Sequence[int]) -> dict[str, float]:
+    """AUC of the Faithfulness score for telling clean turns from planted violations (0.5 =
+    chance, 1 = perfect), and the mean score of each group."""
+    from sklearn.metrics import roc_auc_score
+
+    s, y = np.asarray(scores, float), np.asarray(has_violation, int)
+    ok = np.isfinite(s)
+    s, y = s[ok], y[ok]
+    auc = float(roc_auc_score(1 - y, s)) if len(set(y)) == 2 else float("nan")
+    return {
+        "auc": auc,
+        "n": int(len(y)),
+        "mean_clean": float(s[y == 0].mean()) if (y == 0).any() else float("nan"),
+        "mean_violating": float(s[y == 1].mean()) if (y == 1).any() else float("nan"),
+    }
+
+
+def judge_verdict(auc: float, expert_share: float, flip_rate: float) -> tuple[bool, str]:
+    """(usable, sentence) from the two ground-truth checks. Usable needs Faithfulness AUC >= 0.7,
+    the expert reply preferred in >= 70% of decisive pairs and verdicts flipping with the order in
+    < 30% of pairs; thresholds are ours (a judge below them mostly measures noise or position)."""
+
+    def pct(x: float) -> str:
+        return f"{x:.0%}" if np.isfinite(x) else "n/a (no decisive pair)"
+
+    share, flips = pct(expert_share), pct(flip_rate)
+    checks = {
+        f"Faithfulness AUC {auc:.2f} (needs >= 0.70)": auc >= 0.7,
+        f"expert reply preferred in {share} of decisive pairs (needs >= 70%)": expert_share >= 0.7,
+        f"verdict flips with the order in {flips} of pairs (needs < 30%)": flip_rate < 0.3,
+    }
+    failed = [k for k, ok in checks.items() if not ok]  # NaN compares False: counted as failed
+    if not failed:
+        return True, "The judge passes both ground-truth checks: " + "; ".join(checks) + "."
+    return False, (
+        "The judge is WEAK on this profile: " + "; ".join(failed) + ". Its scores are "
+        "reported for completeness; read system differences from the automatic metrics and the "
+        "online conversion, or use an API judge (the gpu profile names one)."
+    )

@@ -1,0 +1,499 @@
+"""GRPO reward functions (TRL signature) and the datasets they read.
+
+Every reward has TRL's signature ``f(prompts, completions, **columns) -> list[float]``: `completions`
+are strings, or message lists ``[{"role": "assistant", "content": ...}]`` for conversational prompts,
+and the other dataset columns (``reference``, ``prototype``, ``weight``, ``product_id``, ...) arrive
+as keyword lists aligned with the completions. A completion uses the reasoning-aware format
+
+    Plan: <Intent> - <a few words>
+    Reply: <what the rep says>
+
+and `parse_completion` splits it; similarity and faithfulness look at the reply part only.
+DESIGN.md §6: ``R = R_format + R_bayes + R_faith`` with ``R_bayes = w sim(y, r) + (1 - w) sim(y, p)``.
+Nothing from a turn's `hidden` dict reaches a prompt or a reward: `build_eval_dataset` is the one
+place that reads it, for held-out scoring columns only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .config import Profile
+from .simulator import INTENTS  # the six intents, in DESIGN order
+
+# The plan line the SFT targets carry (a few words naming what the turn is for).
+INTENT_PLANS = {
+    "Opening": "greet and give the reason for the call",
+    "Needs_Discovery": "ask about the store and its needs",
+    "Business_Analysis": "compare the store's numbers with peers",
+    "Product_Introduction": "present the product that fits",
+    "Objection_Handling": "answer the concern with facts",
+    "Operational_Guidance": "walk through activation and next steps",
+}
+FORMAT_INSTRUCTION = (
+    "Answer in two lines:\nPlan: <intent> - <a few words>\nReply: <one to three short sentences>\n"
+    f"Intents: {', '.join(INTENTS)}. Only state prices and terms given above.\n"
+    "Example:\nPlan: Needs_Discovery - ask about busy hours\nReply: How are your weekday evenings?"
+)
+COMPACT_FACT_LINES = ("Product:", "Plans:", "Promotion:", "Never claim:")
+# The 135M default model mostly continues the transcript unless the user turn repeats the format.
+ASK_NEXT = "Your turn, as 'Plan: ...' then 'Reply: ...'."
+ASK_FIRST = (
+    "The merchant has just picked up the phone. Write the rep's first turn as two lines, "
+    "'Plan: ...' then 'Reply: ...'."
+)
+MAX_PLAN_WORDS = 12
+MAX_REPLY_WORDS = 80
+VARIANT_REWARDS = {"grpo_sim": "similarity", "grpo_bayes": "bayes", "sft_grpo_bayes": "bayes"}
+
+
+class Parsed(NamedTuple):
+    """A completion split into the intent its plan names, the plan text, and the reply."""
+
+    intent: str | None
+    plan: str | None
+    reply: str
+
+
+_PLAN_RE = re.compile(r"^\W*plan\W*?[ \t]*[:\-][ \t]*", re.IGNORECASE)
+_REPLY_RE = re.compile(r"\*{0,2}reply\*{0,2}\s*:\s*\*{0,2}\s*", re.IGNORECASE)
+_INTENT_RE = re.compile(
+    "|".join(r"\b" + i.replace("_", r"[\s_-]*") + r"\b" for i in INTENTS), re.IGNORECASE
+)
+
+
+def _intent_in(text: str) -> str | None:
+    m = _INTENT_RE.search(text)
+    if m is None:
+        return None
+    key = re.sub(r"[\s_-]+", "", m.group(0)).lower()
+    return next(i for i in INTENTS if i.replace("_", "").lower() == key)
+
+
+def parse_completion(text: str) -> Parsed:
+    """Split ``Plan: <Intent> - <words>\\nReply: <text>``; tolerant of case, bold and spacing.
+
+    No plan line -> ``(None, None, whole text)``; a plan line without ``Reply:`` -> the reply is the
+    text after the plan line. A second ``Plan:`` (a model looping) ends the reply.
+    """
+    text = (text or "").strip()
+    plan: str | None = None
+    rest = text
+    m = _PLAN_RE.match(text)
+    if m:
+        body = text[m.end() :]
+        r = _REPLY_RE.search(body)
+        line_end = body.find("\n")
+        if r and (line_end < 0 or r.start() <= line_end):
+            plan, rest = body[: r.start()], body[r.start() :]
+        elif line_end >= 0:
+            plan, rest = body[:line_end], body[line_end + 1 :]
+        else:
+            plan, rest = body, ""
+        plan = plan.strip(" *-\t")
+    r = _REPLY_RE.search(rest)
+    if r and (plan is not None or r.start() == 0):
+        rest = rest[r.end() :]
+    again = re.search(r"\n\W*plan\W*\s*:", rest, re.IGNORECASE)
+    reply = (rest[: again.start()] if again else rest).strip()
+    return Parsed(_intent_in(plan) if plan else None, plan, reply)
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or the last message's content of a message list."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion:
+        return str(completion[-1].get("content", ""))
+    return ""
+
+
+def format_score(text: str) -> float:
+    """0.25 each: a non-empty plan line, naming a known intent, a non-empty ``Reply:``, both short
+    enough (plan <= MAX_PLAN_WORDS words, reply <= MAX_REPLY_WORDS)."""
+    p = parse_completion(text)
+    has_reply = bool(_REPLY_RE.search(text or "")) and bool(p.reply)
+    score = 0.25 * bool(p.plan) + 0.25 * (p.intent is not None) + 0.25 * has_reply
+    if p.plan and has_reply:
+        short = len(p.plan.split()) <= MAX_PLAN_WORDS and len(p.reply.split()) <= MAX_REPLY_WORDS
+        score += 0.25 * short
+    return score
+
+
+def format_reward(prompts: list, completions: list, **columns: Any) -> list[float]:
+    """R_format: how well each completion follows the plan-then-reply format.
+
+    Inputs: completions (strings or message lists). Returns values in {0, .25, .5, .75, 1}: 1.0 for
+    a plan line naming one of the six intents, a non-empty ``Reply:``, and both short. A completion
+    that cannot be parsed at all (no plan, no reply marker) returns 0.0.
+    """
+    return [format_score(completion_text(c)) for c in completions]
+
+
+# ---------------------------------------------------------------- embeddings
+
+_EMB_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_EMB_CACHE_MAX = 200_000
+
+
+def embed_cached(texts: Sequence[str], profile: Profile | None = None) -> np.ndarray:
+    """L2-normalised embeddings of `texts`, computing only the texts not seen before, in one batch.
+
+    References and prototypes repeat across the `num_generations` completions of a prompt and
+    across steps, so caching by text makes their cost vanish after the first step.
+    """
+    from .models import embed
+
+    name = (profile.models.embedder if profile is not None else None) or "embedded"
+    todo = list(dict.fromkeys(t for t in texts if (name, t) not in _EMB_CACHE))
+    if todo:
+        if len(_EMB_CACHE) + len(todo) > _EMB_CACHE_MAX:
+            _EMB_CACHE.clear()  # completions are rarely seen twice: a full reset is cheap
+        vecs = np.asarray(embed(todo, profile), dtype=np.float32)
+        for t, v in zip(todo, vecs, strict=True):
+            _EMB_CACHE[(name, t)] = v
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    return np.stack([_EMB_CACHE[(name, t)] for t in texts])
+
+
+def cosine(a: Sequence[str], b: Sequence[str], profile: Profile | None = None) -> np.ndarray:
+    """Row-wise cosine similarity of two equal-length lists of texts (empty text -> 0.0)."""
+    if len(a) != len(b):
+        raise ValueError(f"cosine: {len(a)} texts vs {len(b)} texts")
+    ea, eb = embed_cached(list(a), profile), embed_cached(list(b), profile)
+    sims = (ea * eb).sum(axis=1) if len(a) else np.zeros(0)
+    empty = np.array([not x.strip() or not y.strip() for x, y in zip(a, b, strict=True)], bool)
+    return np.where(empty, 0.0, sims).astype(float)
+
+
+def _replies(completions: list) -> list[str]:
+    return [parse_completion(completion_text(c)).reply for c in completions]
+
+
+def similarity_reward(
+    prompts: list,
+    completions: list,
+    reference: list[str],
+    profile: Profile | None = None,
+    **columns: Any,
+) -> list[float]:
+    """R_sim = cos(emb(reply), emb(reference)): the plain imitation reward of `grpo_sim`.
+
+    Inputs: completions, and the `reference` column (the real rep's text). Returns values in
+    [-1, 1] (in practice 0..1 for sentence embeddings); an empty reply returns 0.0.
+    """
+    return cosine(_replies(completions), list(reference), profile).tolist()
+
+
+def bayes_reward(
+    prompts: list,
+    completions: list,
+    reference: list[str],
+    prototype: list[str],
+    weight: list[float],
+    profile: Profile | None = None,
+    **columns: Any,
+) -> list[float]:
+    """R_bayes = w sim(y, r) + (1 - w) sim(y, p), with w = P(reference turn good | evidence).
+
+    Inputs: completions and the columns `reference` (r), `prototype` (p, the best-posterior turn
+    of the same intent) and `weight` (w in [0, 1]). Returns values in [-1, 1] (in practice 0..1);
+    an empty reply returns 0.0. A doubtful reference (small w) hands the target to the prototype.
+    """
+    replies = _replies(completions)
+    w = np.clip(np.asarray(weight, dtype=float), 0.0, 1.0)
+    s_ref = cosine(replies, list(reference), profile)
+    s_pro = cosine(replies, list(prototype), profile)
+    return (w * s_ref + (1.0 - w) * s_pro).tolist()
+
+
+def faithfulness_reward(
+    prompts: list, completions: list, product_id: list[str], **columns: Any
+) -> list[float]:
+    """R_faith: -1.0 when the reply states any price, discount, term or promise that is not in the
+    product's knowledge base (`fact_check`), else 0.0.
+
+    Inputs: completions, the `product_id` column and, when present, the `merchant` column (visible
+    store metrics as JSON, so that quoting the store's own percentages is not a violation).
+    Returns values in {-1, 0}; an unknown product id raises KeyError (a dataset bug).
+    """
+    from .factcheck import fact_check, get_product
+
+    merchants = columns.get("merchant") or [None] * len(completions)
+    return [
+        -1.0 if fact_check(reply, get_product(pid), _merchant_view(m)) else 0.0
+        for reply, pid, m in zip(_replies(completions), product_id, merchants, strict=True)
+    ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _merchant_view(merchant_json: str | None) -> Any:
+    """The visible merchant facts (a JSON column) as the object `fact_check` reads metrics from."""
+    if not merchant_json:
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**json.loads(merchant_json))
+
+
+def make_reward_funcs(profile: Profile, variant: str) -> tuple[list[Callable], list[float]]:
+    """The reward functions of a GRPO variant and their weights (for ``GRPOConfig.reward_weights``).
+
+    `grpo_sim`: format + similarity + faith; `grpo_bayes` / `sft_grpo_bayes`: format + bayes +
+    faith. The semantic reward the variant does not train on is added with weight 0, so that both
+    similarity and Bayes rewards are logged for every variant (Figure 4a compares them).
+    """
+    if variant not in VARIANT_REWARDS:
+        raise ValueError(f"unknown GRPO variant {variant!r} (known: {sorted(VARIANT_REWARDS)})")
+    rw = profile.training.reward_weights
+    sim = functools.partial(similarity_reward, profile=profile)
+    bay = functools.partial(bayes_reward, profile=profile)
+    on_sim = VARIANT_REWARDS[variant] == "similarity"
+    funcs: list[Callable] = [format_reward, sim, bay, faithfulness_reward]
+    weights = [rw.format, rw.bayes if on_sim else 0.0, 0.0 if on_sim else rw.bayes, rw.faith]
+    return funcs, weights
+
+
+# ---------------------------------------------------------------- datasets
+
+CHARS_PER_TOKEN = 3.5  # rough for English with these tokenizers; only used to trim history
+MAX_HISTORY_TURNS = 4
+MIN_HISTORY_TURNS = 2  # the rep's last turn and the merchant's answer, whatever the budget
+
+
+def merchant_text(facts: dict[str, Any]) -> str:
+    """The rep's dashboard view of a merchant (visible fields only) as one prompt line."""
+    m, p = facts.get("metrics", {}), facts.get("peer_medians", {})
+    unit = {"conversion": "%"}
+    stats = ", ".join(
+        f"{k.replace('monthly_', '')} {m[k]:g}{unit.get(k, '')} (peers {p.get(k, float('nan')):g})"
+        for k in m
+    )
+    who = f"{facts['name']} ({facts['category']}, {facts['city']}), {facts['owner']}"
+    return f"Merchant: {who}. {stats}."
+
+
+def facts_text(product: Any, mode: str = "full") -> str:
+    """`corpus.product_facts_text`, or with ``mode="compact"`` only its product, plans,
+    promotion and never-claim lines (features, eligibility and FAQ dropped: half the tokens)."""
+    from .corpus import product_facts_text
+
+    text = product_facts_text(product)
+    if mode == "full":
+        return text
+    if mode != "compact":
+        raise ValueError(f"training.prompt_facts: expected full or compact, got {mode!r}")
+    return "\n".join(x for x in text.splitlines() if x.startswith(COMPACT_FACT_LINES))
+
+
+def build_prompt(context: Any, dialogue: Any, profile: Profile) -> list[dict[str, str]]:
+    """System (role, product facts, merchant dashboard, format) + user (the call so far).
+
+    `context` is a `corpus.AgentTurnContext` (its history has `hidden` stripped). At most
+    `MAX_HISTORY_TURNS` turns are shown; older ones are dropped first when the prompt would exceed
+    `training.grpo.max_prompt_length` (estimated), keeping at least the last `MIN_HISTORY_TURNS`.
+    """
+    from .corpus import visible_merchant_facts
+
+    system = "\n".join(
+        [
+            f"You are {dialogue.agent.name}, a {context.product.platform} sales rep on a phone "
+            "call with a merchant.",
+            facts_text(context.product, profile.training.prompt_facts),
+            merchant_text(visible_merchant_facts(dialogue.merchant)),
+            FORMAT_INSTRUCTION,
+        ]
+    )
+    budget = profile.training.grpo.max_prompt_length * CHARS_PER_TOKEN - len(system)
+    lines: list[str] = []
+    for t in reversed(context.history[-MAX_HISTORY_TURNS:]):
+        line = f"{'Rep' if t.speaker == 'agent' else 'Merchant'}: {t.text}"
+        if len(lines) >= MIN_HISTORY_TURNS and budget - len(line) < 0:
+            break
+        budget -= len(line)
+        lines.insert(0, line)
+    user = "Call so far:\n" + "\n".join(lines) + "\n\n" + ASK_NEXT if lines else ASK_FIRST
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _contexts(dialogues: Sequence[Any], n: int | None, seed: int) -> list[tuple[int, Any, int]]:
+    """(dialogue index, context, agent-turn ordinal) for `n` sampled agent turns (all if None)."""
+    from .corpus import agent_turn_contexts
+
+    items, k = [], 0
+    for di, d in enumerate(dialogues):
+        for ctx in agent_turn_contexts(d):
+            items.append((di, ctx, k))
+            k += 1
+    if n is not None and n < len(items):
+        pick = np.random.default_rng(seed).choice(len(items), size=n, replace=False)
+        items = [items[i] for i in sorted(pick)]
+    return items
+
+
+def select_prototypes(
+    dialogues: Sequence[Any], posteriors: np.ndarray, seed: int = 0
+) -> dict[tuple[str, str | None], str]:
+    """Best-posterior faithful turn text per (intent, product_id), and per (intent, None).
+
+    Ties (turns with identical evidence share a posterior) are broken by a seeded draw.
+    """
+    from .corpus import fact_check, get_product
+
+    texts = [
+        (t.intent, d.product_id, t.text, d.merchant)
+        for d in dialogues
+        for t in d.turns
+        if t.speaker == "agent"
+    ]
+    if len(texts) != len(posteriors):
+        raise ValueError(f"select_prototypes: {len(posteriors)} posteriors, {len(texts)} turns")
+    jitter = np.random.default_rng(seed).random(len(texts)) * 1e-9
+    best: dict[tuple[str, str | None], tuple[float, str]] = {}
+    for (intent, pid, text, merchant), w in zip(texts, posteriors + jitter, strict=True):
+        for key in ((intent, pid), (intent, None)):
+            if key in best and best[key][0] >= w:
+                continue
+            if fact_check(text, get_product(pid), merchant):
+                continue  # a prototype must be faithful
+            best[key] = (float(w), text)
+    return {k: v[1] for k, v in best.items()}
+
+
+def build_grpo_dataset(
+    dialogues: Sequence[Any],
+    posteriors: np.ndarray,
+    profile: Profile,
+    n: int | None = None,
+    seed: int | None = None,
+) -> Any:
+    """GRPO training contexts from training dialogues as a `datasets.Dataset`.
+
+    Columns: prompt (conversational), reference (the rep's text), prototype (best-posterior
+    faithful training turn of the same intent and product), weight (the reference turn's
+    posterior w), intent, product_id, merchant (visible facts, JSON), dialogue_id, turn_index.
+    `posteriors` align with the agent turns of `dialogues` (`bayes.posteriors_for`). Nothing of
+    `hidden` is read. `n` defaults to `profile.training.n_train_prompts`.
+    """
+    from datasets import Dataset
+
+    from .corpus import visible_merchant_facts
+
+    seed = profile.seed if seed is None else seed
+    posteriors = np.asarray(posteriors, dtype=float)
+    protos = select_prototypes(dialogues, posteriors, seed)
+    rows = []
+    for di, ctx, k in _contexts(dialogues, n or profile.training.n_train_prompts, seed):
+        d = dialogues[di]
+        turn = d.turns[ctx.index]
+        proto = protos.get((turn.intent, d.product_id)) or protos.get((turn.intent, None), "")
+        rows.append(
+            {
+                "prompt": build_prompt(ctx, d, profile),
+                "reference": turn.text,
+                "prototype": proto,
+                "weight": float(posteriors[k]),
+                "intent": turn.intent,
+                "product_id": d.product_id,
+                "merchant": json.dumps(visible_merchant_facts(d.merchant)),
+                "dialogue_id": d.id,
+                "turn_index": ctx.index,
+            }
+        )
+    return Dataset.from_list(rows)
+
+
+def build_eval_dataset(
+    dialogues: Sequence[Any], profile: Profile, n: int | None = None, seed: int | None = None
+) -> Any:
+    """Held-out contexts with the evaluation-only columns `expert_text`, `expert_intent` and
+    `quality` (from `hidden`: never pass this dataset to a trainer). `n` defaults to
+    `profile.training.n_eval_prompts`."""
+    from datasets import Dataset
+
+    from .corpus import visible_merchant_facts
+
+    seed = profile.seed if seed is None else seed
+    rows = []
+    for di, ctx, _ in _contexts(dialogues, n or profile.training.n_eval_prompts, seed):
+        d = dialogues[di]
+        turn = d.turns[ctx.index]
+        rows.append(
+            {
+                "prompt": build_prompt(ctx, d, profile),
+                "reference": turn.text,
+                "intent": turn.intent,
+                "product_id": d.product_id,
+                "merchant": json.dumps(visible_merchant_facts(d.merchant)),
+                "dialogue_id": d.id,
+                "turn_index": ctx.index,
+                "expert_text": turn.hidden["expert_text"],
+                "expert_intent": turn.hidden["expert_intent"],
+                "quality": int(turn.hidden["quality"]),
+            }
+        )
+    return Dataset.from_list(rows)
+
+
+def sft_target(intent: str, text: str) -> str:
+    """The reasoning-aware target of a reference turn: plan line, then the reply."""
+    return f"Plan: {intent} - {INTENT_PLANS.get(intent, 'respond')}\nReply: {text}"
+
+
+def to_sft_dataset(grpo_dataset: Any) -> Any:
+    """prompt/completion pairs (conversational) from a GRPO dataset: SFT on every reference."""
+    from datasets import Dataset
+
+    return Dataset.from_list(
+        [
+            {
+                "prompt": row["prompt"],
+                "completion": [
+                    {"role": "assistant", "content": sft_target(row["intent"], row["reference"])}
+                ],
+            }
+            for row in grpo_dataset
+        ]
+    )
+
+
+def score_replies(replies: Sequence[str], eval_dataset: Any, profile: Profile | None = None) -> Any:
+    """Held-out scores per reply: similarity of the reply part to the hidden expert reply and to
+    the real rep's reply, fact violations, format score and compliance, and whether the plan's
+    intent is the expert's move. Returns a DataFrame aligned with `eval_dataset`."""
+    import pandas as pd
+
+    from .corpus import fact_check, get_product
+
+    if len(replies) != len(eval_dataset):
+        raise ValueError(f"score_replies: {len(replies)} replies, {len(eval_dataset)} items")
+    parsed = [parse_completion(r) for r in replies]
+    body = [p.reply for p in parsed]
+    fmt = [format_score(r) for r in replies]
+    viol = [
+        len(fact_check(b, get_product(pid), _merchant_view(m)))
+        for b, pid, m in zip(
+            body, eval_dataset["product_id"], eval_dataset["merchant"], strict=True
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "sim_expert": cosine(body, eval_dataset["expert_text"], profile),
+            "sim_reference": cosine(body, eval_dataset["reference"], profile),
+            "violations": viol,
+            "format": fmt,
+            "format_ok": [float(f == 1.0) for f in fmt],
+            "intent_match": [
+                float(p.intent == e)
+                for p, e in zip(parsed, eval_dataset["expert_intent"], strict=True)
+            ],
+            "reply": list(replies),
+        }
+    )

@@ -1,0 +1,258 @@
+"""DOGA: intent models, FSM rules, guard actions, batching, whole simulated calls, the chat demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from salesman_utils.config import REPO_ROOT, load_profile
+from salesman_utils.corpus import OUTCOMES, get_product, simulate_corpus, split
+from salesman_utils.doga import (
+    AgentState,
+    DOGAAgent,
+    PlainAgent,
+    clean_reply,
+    safe_template,
+    uses_merchant_data,
+)
+from salesman_utils.factcheck import fact_check, load_products
+from salesman_utils.intents import INTENTS, IntentClassifier, IntentFSM, ReplyTagger
+from salesman_utils.simulator import MerchantProfile, Turn
+
+
+class FakeBackend:
+    """Answers from a list of replies in turn (cycled), counting chat calls and prompts."""
+
+    name = "fake"
+
+    def __init__(self, replies: list[str]):
+        self.replies, self.i = replies, 0
+        self.calls: list[int] = []
+
+    def chat(self, batch, max_new_tokens=64, temperature=0.0, top_p=1.0, seed=0, desc=None):
+        self.calls.append(len(batch))
+        out = []
+        for _ in batch:
+            out.append(self.replies[self.i % len(self.replies)])
+            self.i += 1
+        return out
+
+
+@pytest.fixture(scope="module")
+def corpus600():
+    return split(simulate_corpus(600, seed=3), seed=0)
+
+
+@pytest.fixture(scope="module")
+def classifier(corpus600):
+    return IntentClassifier.fit(corpus600["train"], profile=load_profile("smoke"))
+
+
+@pytest.fixture(scope="module")
+def tagger(corpus600, classifier):
+    return ReplyTagger.fit(corpus600["train"], embedder=classifier.embedder, max_examples=500)
+
+
+@pytest.fixture(scope="module")
+def fsm(corpus600):
+    return IntentFSM.fit(corpus600["train"])
+
+
+@pytest.fixture()
+def merchant() -> MerchantProfile:
+    return MerchantProfile(
+        "m1",
+        "Rosa's Noodles",
+        "Rosa",
+        "restaurant",
+        "Springfield",
+        metrics={"monthly_orders": 812, "rating": 4.3, "exposure": 3120, "conversion": 3.1},
+        peer_medians={"monthly_orders": 1100, "rating": 4.5, "exposure": 4100, "conversion": 4.0},
+    )
+
+
+def _product_for(m: MerchantProfile):
+    return next(p for p in load_products().values() if m.category in p.merchant_categories)
+
+
+# ---------------------------------------------------------------- intent models
+
+
+def test_classifier_macro_f1_on_held_out_calls(classifier, corpus600, fsm):
+    res = classifier.evaluate(corpus600["test"])
+    assert res["macro_f1"] >= 0.6, res
+    assert res["labels"] == list(INTENTS)
+    conf = np.array(res["confusion"])
+    assert conf.shape == (6, 6) and conf.sum() == res["n"] > 100
+    assert res["expert_macro_f1"] > res["macro_f1"]  # the observed intents carry rep mistakes
+    with_fsm = classifier.evaluate(corpus600["test"], fsm=fsm)
+    assert with_fsm["fsm"] and with_fsm["macro_f1"] >= 0.6
+
+
+def test_predict_proba_rows_sum_to_one(classifier, corpus600):
+    hist = [[], corpus600["test"][0].turns[:2]]
+    p = classifier.predict_proba(hist)
+    assert p.shape == (2, 6) and np.allclose(p.sum(axis=1), 1.0)
+    assert INTENTS[int(p[0].argmax())] == "Opening"
+
+
+def test_reply_tagger_held_out(tagger, corpus600):
+    res = tagger.evaluate(corpus600["test"], max_examples=200)
+    assert res["macro_f1"] >= 0.9, res
+    assert tagger.tag(["Hi Rosa, this is Alex from Neighborly, do you have two minutes?"]) == [
+        "Opening"
+    ]
+
+
+def test_fsm_rules(fsm):
+    assert fsm.allowed([]).tolist() == [i == "Opening" for i in INTENTS]
+    after_open = [Turn("agent", "hi", intent="Opening"), Turn("customer", "ok", act="neutral")]
+    mask = dict(zip(INTENTS, fsm.allowed(after_open), strict=True))
+    assert not mask["Opening"] and not mask["Operational_Guidance"]
+    assert not mask["Objection_Handling"]  # nothing to handle yet
+    assert mask["Needs_Discovery"]
+    objected = [
+        *after_open,
+        Turn("agent", "pitch", intent="Product_Introduction"),
+        Turn("customer", "too pricey", act="objection", objection_type="price"),
+    ]
+    mask = dict(zip(INTENTS, fsm.allowed(objected), strict=True))
+    assert mask["Objection_Handling"] and mask["Operational_Guidance"]
+    p = fsm.constrain(np.full(6, 1 / 6), after_open)
+    assert np.isclose(p.sum(), 1.0) and p[INTENTS.index("Opening")] == 0
+    assert np.allclose(fsm.transition.sum(axis=1), 1.0) and (fsm.transition > 0).all()
+
+
+# ---------------------------------------------------------------- reply handling
+
+
+def test_uses_merchant_data(merchant):
+    assert uses_merchant_data("You do 812 orders a month.", merchant)
+    assert uses_merchant_data("Peers nearby get 1,100 orders.", merchant)
+    assert uses_merchant_data("Your conversion is 3.1% against 4.0%.", merchant)
+    assert not uses_merchant_data("Our plan is $39 a month for 3 months.", merchant)
+    assert not uses_merchant_data("Hello, how is business?", merchant)
+
+
+def test_clean_reply_strips_plan_labels_and_extra_turns():
+    raw = "Plan: Opening - greet\nReply: Alex: Hi Rosa! Do you have a minute?\nCustomer: no"
+    assert clean_reply(raw) == "Hi Rosa! Do you have a minute?"
+    assert clean_reply("One. Two. Three. Four.") == "One. Two. Three."
+
+
+def test_safe_templates_are_faithful(merchant):
+    for product in load_products().values():
+        for intent in INTENTS:
+            line = safe_template(intent, product, merchant)
+            assert line and fact_check(line, product, merchant) == [], (product.id, intent)
+
+
+# ---------------------------------------------------------------- agents with a fake backend
+
+
+def test_guard_regenerates_then_falls_back(classifier, fsm, merchant):
+    product = _product_for(merchant)
+    bad = f"{product.name} is only $1 a month and guaranteed to double your orders."
+    backend = FakeBackend([bad])
+    prof = load_profile("smoke")
+    agent = DOGAAgent(backend, None, classifier, fsm, product, merchant, profile=prof)
+    agent.guard_retries = 2
+    turn = agent.respond(AgentState())
+    assert turn.intent == "Opening"
+    assert turn.guard == {"checked": 3, "flagged": 3, "regenerated": 2, "template": 1}
+    assert turn.reply == turn.outline[-1].removeprefix("Say something like: ")
+    assert fact_check(turn.reply, product, merchant) == []
+    assert backend.calls == [1, 1, 1]
+    assert turn.prompt[0]["role"] == "system" and "Opening" in turn.prompt[0]["content"]
+    assert set(turn.timings) == {"classify", "retrieve", "generate", "guard"}
+
+
+def test_guard_passes_faithful_reply_and_plain_has_no_outline(classifier, fsm, merchant):
+    product = _product_for(merchant)
+    backend = FakeBackend(["Plan: Opening - greet\nReply: Hi Rosa, do you have two minutes?"])
+    prof = load_profile("smoke")
+    doga = DOGAAgent(backend, None, classifier, fsm, product, merchant, profile=prof)
+    turn = doga.respond(AgentState())
+    assert turn.reply == "Hi Rosa, do you have two minutes?"
+    assert turn.guard == {"checked": 1}
+    plain = PlainAgent(backend, product, merchant, profile=prof)
+    pturn = plain.respond(AgentState())
+    assert pturn.intent is None and pturn.outline == [] and pturn.guard == {}
+    assert "Your move now" not in pturn.prompt[0]["content"]
+    assert "812" in pturn.prompt[0]["content"]  # the visible dashboard is in both prompts
+
+
+def test_simulate_calls_batches_one_generation_per_round(classifier, fsm, tagger, corpus600):
+    from salesman_utils.online import online_cases, online_table, simulate_calls
+
+    prof = load_profile("smoke")
+    backend = FakeBackend(["Hi, this is Alex from Neighborly. How has business been lately?"])
+    agent = DOGAAgent(backend, None, classifier, fsm, profile=prof, tagger=tagger)
+    cases, seeds = online_cases(corpus600["test"], 3)
+    calls = simulate_calls(agent, cases, seeds, prof, max_turns=4, progress=False)
+    assert len(calls) == 3 and max(backend.calls) <= 3
+    assert len(backend.calls) == max(sum(t.speaker == "agent" for t in d.turns) for d in calls)
+    for d in calls:
+        assert d.outcome in OUTCOMES
+        assert [t.speaker for t in d.turns] == ["agent", "customer"] * (len(d.turns) // 2)
+        assert {"quality", "expert_intent", "planned_intent"} <= set(d.turns[0].hidden)
+    table = online_table({"fake_doga": calls})
+    assert table.loc[0, "n"] == 3 and table.loc[0, "lo"] <= table.loc[0, "rate"] <= 1
+
+
+def test_chat_turn_with_fake_backend(classifier, fsm, tagger):
+    from salesman_utils.chat import ChatSession, chat_turn, demo_merchant, format_turn
+
+    prof = load_profile("smoke")
+    product = get_product("spotlight_ads")
+    merchant = demo_merchant(product, 0)
+    agent = DOGAAgent(FakeBackend(["Hello there!"]), None, classifier, fsm, profile=prof)
+    session = ChatSession(agent, product, merchant)
+    first = chat_turn(session, None)
+    second = chat_turn(session, "How much does it cost?")
+    assert first.intent == "Opening" and second.intent != "Opening"
+    assert [t.speaker for t in session.history] == ["agent", "customer", "agent"]
+    shown = format_turn(second)
+    assert f"[{second.intent}]" in shown and "outline 1." in shown
+
+
+# ---------------------------------------------------------------- embedded model (slow)
+
+
+@pytest.mark.slow
+def test_whole_call_with_embedded_model(classifier, fsm, tagger, corpus600, chat_backend):
+    from salesman_utils.online import online_cases, simulate_call
+
+    prof = load_profile("smoke")
+    agent = DOGAAgent(
+        chat_backend, None, classifier, fsm, profile=prof, tagger=tagger, max_new_tokens=16
+    )
+    (case,), (seed,) = online_cases(corpus600["test"], 1)
+    call = simulate_call(agent, case[1], case[0], seed, prof, max_turns=3, progress=False)
+    assert call.outcome in OUTCOMES and 1 <= len(call.turns) // 2 <= 3
+    assert all(t.text.strip() for t in call.turns)
+    assert call.turns[0].hidden["planned_intent"] == "Opening"
+    assert sum(Counter(agent.counters).values()) > 0
+
+
+@pytest.mark.slow
+def test_chat_cli_reads_stdin():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "salesman_utils.chat", "--product", "spotlight_ads"]
+        + ["--profile", "smoke", "--max-new-tokens", "8"],
+        input="Hi, who is this?\n/quit\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "AGENT [Opening]" in proc.stdout and "YOU: Hi, who is this?" in proc.stdout
+    assert "outline 1." in proc.stdout and "Call ended after 2 agent turns" in proc.stdout

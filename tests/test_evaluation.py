@@ -1,0 +1,113 @@
+"""Tests of salesman_utils.evaluation: item sampling, system discovery, metric tables, judge checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesman_utils import evaluation as ev
+from salesman_utils.corpus import simulate_corpus
+from salesman_utils.judge import CAPABILITIES
+
+
+@pytest.fixture(scope="module")
+def calls():
+    return simulate_corpus(12, seed=3)
+
+
+@pytest.fixture
+def profile(tmp_path):
+    from salesman_utils.config import load_profile
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(f"name: t\npaths: {{artifacts: {tmp_path / 'a'}, results: {tmp_path / 'r'}}}\n")
+    return load_profile(cfg)
+
+
+def test_eval_items_put_notebook_02_contexts_first_and_are_seeded(calls):
+    from salesman_utils.rewards import _contexts
+
+    first = [f"{calls[di].id}:{c.index}" for di, c, _ in _contexts(calls, 5, 0)]
+    items = ev.eval_items(calls, 9, seed=0, first_n=5)
+    ids = [it.item_id for it in items]
+    assert len(ids) == len(set(ids)) == 9
+    assert sorted(ids[:5]) == sorted(first)
+    assert ids == [it.item_id for it in ev.eval_items(calls, 9, seed=0, first_n=5)]
+    for it in items:  # capability = the real rep's intent; expert reply kept for evaluation
+        turn = it.dialogue.turns[it.context.index]
+        assert it.capability == turn.intent and it.reference == turn.text
+        assert it.expert_text == turn.hidden["expert_text"]
+        assert all(t.hidden == {} for t in it.context.history)
+
+
+def test_stratified_takes_round_robin_over_capabilities(calls):
+    items = ev.eval_items(calls, 60, seed=1)
+    picked = ev.stratified(items, 12)
+    counts = pd.Series([it.capability for it in picked]).value_counts()
+    assert len(picked) == 12
+    assert counts.max() - counts.min() <= 1 or len(counts) < len(CAPABILITIES)
+    assert ev.stratified(items, 1000) and len(ev.stratified(items, 1000)) == len(items)
+
+
+def test_system_specs_skip_missing_adapters_with_a_reason(profile):
+    from salesman_utils.config import paths
+
+    specs = {s.name: s for s in ev.system_specs(profile)}
+    assert list(specs) == ev.SYSTEMS
+    assert specs["base_plain"].available and specs["base_doga"].available
+    assert not specs["sft"].available and "notebook 02" in specs["sft"].note
+    assert not specs["best_grpo_doga"].available
+    folder = paths(profile).models / "grpo_bayes" / "adapter"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    specs = {s.name: s for s in ev.system_specs(profile)}
+    assert specs["grpo_bayes"].available and specs["grpo_bayes"].adapter == folder
+    assert specs["best_grpo_doga"].available and specs["best_grpo_doga"].adapter == folder
+
+
+def test_auto_metric_table_has_report_columns_and_intervals():
+    per_item = pd.DataFrame(
+        {
+            "system": ["a"] * 4 + ["b"] * 4,
+            "sim_reference": [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5, 0.5],
+            "sim_expert": [0.2] * 8,
+            "rouge_l": [0.0, 1.0] * 4,
+            "violations": [0, 1, 0, 1, 0, 0, 0, 0],
+            "reply": ["we can help", "we can help you", "a b c", "x y"] * 2,
+        }
+    )
+    t = ev.auto_metric_table(per_item, n_boot=200, seed=0).set_index(["system", "metric"])
+    assert list(t.columns) == ["mean", "lo", "hi", "n"]
+    assert set(t.index.get_level_values(1)) == set(ev.AUTO_METRICS)
+    assert t.loc[("a", "violations_per_100"), "mean"] == pytest.approx(50.0)
+    assert t.loc[("b", "violations_per_100"), ["mean", "lo", "hi"]].tolist() == [0.0, 0.0, 0.0]
+    assert t.loc[("a", "sim_reference"), "mean"] == pytest.approx(0.25)
+    lo, hi = t.loc[("a", "sim_reference"), ["lo", "hi"]]
+    assert 0.1 <= lo < 0.25 < hi <= 0.4
+    # distinct-2 over all of a's replies: 8 bigrams, of which "we can" and "can help" repeat
+    assert t.loc[("a", "distinct_2"), "mean"] == pytest.approx(6 / 8)
+
+
+def test_faithfulness_auc_and_verdict():
+    r = ev.faithfulness_auc([9, 8, 7, 2, 3, float("nan")], [0, 0, 0, 1, 1, 1])
+    assert r["auc"] == 1.0 and r["n"] == 5
+    assert r["mean_clean"] == 8.0 and r["mean_violating"] == 2.5
+    assert ev.faithfulness_auc([5, 5], [0, 1])["auc"] == 0.5
+    assert math.isnan(ev.faithfulness_auc([5, 5], [0, 0])["auc"])
+    ok, text = ev.judge_verdict(0.9, 0.8, 0.1)
+    assert ok and "passes" in text
+    ok, text = ev.judge_verdict(0.52, 0.5, 0.9)
+    assert not ok and "WEAK" in text and "AUC 0.52" in text and "90%" in text
+    assert not ev.judge_verdict(0.9, 0.8, float("nan"))[0]
+
+
+def test_ground_truth_probes_read_hidden_labels_only_as_labels(calls, smoke_profile):
+    items, y = ev.faithfulness_probe(calls, 8, smoke_profile, seed=0)
+    assert len(items) == len(y) and set(np.unique(y)) <= {0, 1} and y.sum() == len(y) - y.sum()
+    assert {"item_id", "capability", "reply", "product_facts", "merchant_facts"} <= set(items[0])
+    expert, rep, note = ev.expert_novice_pairs(calls, 3, smoke_profile, seed=0)
+    assert len(expert) == len(rep) and [e["item_id"] for e in expert] == [r["item_id"] for r in rep]
+    assert all(e["reply"] != r["reply"] for e, r in zip(expert, rep, strict=True)) and note

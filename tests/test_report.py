@@ -1,0 +1,138 @@
+"""README results section: built from the saved tables only; missing inputs say what to run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesman_utils.config import load_profile, paths
+from salesman_utils.judge import CAPABILITIES, COMPLEX_CAPABILITIES, METRICS
+from salesman_utils.report import END, START, main, render_results_section, update_readme
+
+
+@pytest.fixture
+def profile(tmp_path):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(
+        f"name: t\nseed: 0\npaths: {{artifacts: {tmp_path / 'art'}, results: {tmp_path / 'res'}}}\n"
+        "eval: {n_bootstrap: 200}\n"
+    )
+    return load_profile(cfg)
+
+
+def _turn_scores(seed=0, n_items=12):
+    """sft ~ base; grpo_bayes = sft + 1 on every item; base_doga = plain + 0.5 on complex
+    capabilities only; every metric of an item shares the item's score."""
+    rng = np.random.default_rng(seed)
+    caps = list(CAPABILITIES)
+    base = {f"i{k}": (caps[k % 6], rng.uniform(3, 7)) for k in range(n_items)}
+    rows = []
+    for system, bump in (("base_plain", 0), ("base_doga", 0.5), ("sft", 0), ("grpo_bayes", 1)):
+        for item, (cap, s) in base.items():
+            extra = bump if system != "base_doga" or cap in COMPLEX_CAPABILITIES else 0
+            for m in METRICS:
+                rows.append((system, item, cap, m, s + extra))
+    return pd.DataFrame(rows, columns=["system", "item_id", "capability", "metric", "score"])
+
+
+def test_missing_tables_say_which_notebook_to_run(profile):
+    text = render_results_section(profile)
+    assert "05_judged_evaluation" in text and "04_doga_inference" in text
+    assert "eval_turn_scores.csv` is missing" in text and "--only 05" in text
+
+
+def test_section_is_built_from_the_tables(profile):
+    p = paths(profile)
+    _turn_scores().to_csv(p.tables / "eval_turn_scores.csv", index=False)
+    pd.DataFrame(
+        {
+            "system": ["sft", "grpo_bayes"],
+            "metric": ["rouge_l", "rouge_l"],
+            "mean": [0.1234, 0.2345],
+            "lo": [0.1, 0.2],
+            "hi": [0.15, 0.27],
+            "n": [12, 12],
+        }
+    ).to_csv(p.tables / "eval_auto_metrics.csv", index=False)
+    pd.DataFrame(
+        {
+            "system": ["base_plain", "base_doga"],
+            "n": [30, 30],
+            "conversions": [6, 12],
+            "rate": [0.2, 0.4],
+            "lo": [0.095, 0.246],
+            "hi": [0.373, 0.577],
+        }
+    ).to_csv(p.tables / "online_conversion.csv", index=False)
+    (p.metrics / "05_judged_evaluation.json").write_text(
+        json.dumps({"judge_validation": {"faithfulness_auc": 0.61, "expert_win_rate": 0.7}})
+    )
+    (p.figures / "eval_radar.png").write_bytes(b"png")
+    text = render_results_section(profile)
+    assert "reported by secondary summaries" in text and "5.46 -> 6.49" in text
+    grpo = next(line for line in text.splitlines() if line.startswith("| GRPO w/o SFT"))
+    assert "sft -> grpo_bayes" in grpo and "+1.00 [+1.00, +1.00]" in grpo
+    assert "same direction; CI excludes 0" in grpo
+    doga = next(line for line in text.splitlines() if "complex capabilities" in line)
+    assert "base_plain -> base_doga" in doga and "+0.50 [+0.50, +0.50]" in doga
+    assert "0.123 [0.100, 0.150]" in text and "0.20 [0.10, 0.37]" in text  # auto, conversion
+    assert "faithfulness_auc" in text and "0.610" in text
+    assert "![Judge score per capability and system](" in text and "eval_radar.png" in text
+    assert "Scaling with model size" in text and "not measured" in text
+    assert "| Objection Handling |" in text and "| Professionalism |" in text  # the rubric
+    # nothing typed: change the table, the section changes
+    worse = _turn_scores()
+    worse.loc[worse.system == "grpo_bayes", "score"] -= 2
+    worse.to_csv(p.tables / "eval_turn_scores.csv", index=False)
+    grpo = next(ln for ln in render_results_section(profile).splitlines() if "GRPO w/o" in ln)
+    assert "-1.00 [-1.00, -1.00]" in grpo and "opposite direction" in grpo
+
+
+def test_update_readme_replaces_only_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nintro\n\n{START}\nold numbers\n{END}\n\n## After\n")
+    assert update_readme(readme, "## Results\nnew numbers\n")
+    text = readme.read_text()
+    assert "old numbers" not in text and "new numbers" in text
+    assert text.startswith("# Title\n\nintro\n\n") and text.endswith(f"{END}\n\n## After\n")
+    assert not update_readme(readme, "## Results\nnew numbers\n")  # idempotent
+    bare = tmp_path / "bare.md"
+    bare.write_text("# Bare\n")
+    update_readme(bare, "x")
+    assert bare.read_text() == f"# Bare\n\n{START}\nx\n{END}\n"
+    broken = tmp_path / "broken.md"
+    broken.write_text(f"{END}\n{START}\n")
+    with pytest.raises(ValueError, match="broken.md"):
+        update_readme(broken, "x")
+
+
+def test_cli_writes_the_readme(profile, tmp_path, capsys):
+    readme = tmp_path / "R.md"
+    readme.write_text(f"{START}\n{END}\n")
+    assert main(["--profile", profile.source, "--readme", str(readme)]) == 0
+    assert "05_judged_evaluation" in readme.read_text()
+    assert main(["--profile", profile.source, "--print"]) == 0
+    assert "## Results (profile `t`" in capsys.readouterr().out
+
+
+def test_eval_figures_draw_from_the_long_table():
+    import matplotlib.pyplot as plt
+
+    from salesman_utils.metrics import summarize
+    from salesman_utils.plots import eval_bars_ci, eval_heatmap, eval_radar
+
+    df = _turn_scores()
+    radar = eval_radar(df)
+    assert len(radar.axes[0].get_lines()) == 4  # one closed line per system
+    assert [t.get_text() for t in radar.axes[0].get_xticklabels()][0] == "Opening"
+    heat = eval_heatmap(df)
+    labels = [t.get_text() for t in heat.axes[0].get_yticklabels()]
+    assert labels == ["base_plain", "base_doga", "sft", "grpo_bayes"]  # fixed system order
+    bars = eval_bars_ci(summarize(df, by=["system"], n_boot=50))
+    assert len(bars.axes[0].patches) == 4
+    hue = eval_bars_ci(summarize(df, by=["system", "capability"], n_boot=50), hue="capability")
+    assert len(hue.axes[0].patches) == 4 * 6
+    plt.close("all")

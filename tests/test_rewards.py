@@ -1,0 +1,212 @@
+"""Reward functions and GRPO datasets: parsing, known reward values, hidden-field isolation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from salesman_utils import rewards as R
+
+
+def msg(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+GOOD = "Plan: Needs_Discovery - ask about busy hours\nReply: How are your weekday evenings going?"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "plan", "reply"),
+    [
+        (
+            GOOD,
+            "Needs_Discovery",
+            "Needs_Discovery - ask about busy hours",
+            "How are your weekday evenings going?",
+        ),
+        (
+            "plan: business analysis - compare. Reply: You get 248 orders.",
+            "Business_Analysis",
+            "business analysis - compare.",
+            "You get 248 orders.",
+        ),
+        (
+            "**Plan:** Objection Handling - answer\n**Reply:** Fair point.",
+            "Objection_Handling",
+            "Objection Handling - answer",
+            "Fair point.",
+        ),
+        ("Hello there, this is Sam.", None, None, "Hello there, this is Sam."),
+        ("Plan: Opening - greet\nHi!\nPlan: Opening - again", "Opening", "Opening - greet", "Hi!"),
+        ("Plan: something else\nReply: ok", None, "something else", "ok"),
+        ("", None, None, ""),
+        ("Plan:\nReply: hi", None, "", "hi"),  # an empty plan is a plan line without a plan
+    ],
+)
+def test_parse_completion(text, intent, plan, reply):
+    assert R.parse_completion(text) == (intent, plan, reply)
+
+
+def test_format_reward_known_values():
+    texts = [
+        GOOD,  # everything: 1.0
+        "Plan: Opening - greet",  # plan + intent, no reply: 0.5
+        "Reply: hi there",  # reply marker only: 0.25
+        "Plan: dunno\nReply: hi",  # plan, reply, short, no known intent: 0.75
+        "just talking",  # nothing: 0.0
+        "Plan: Opening - greet\nReply: " + "word " * 100,  # reply too long: 0.75
+        "Plan:\n\n* 1. 10% of your page",  # empty plan, no reply marker: 0.0
+    ]
+    got = R.format_reward([None] * 7, [msg(t) for t in texts])
+    assert got == [1.0, 0.5, 0.25, 0.75, 0.0, 0.75, 0.0]
+    assert R.format_reward([None], [GOOD]) == [1.0]  # plain-string completions work too
+
+
+def test_similarity_and_bayes_rewards():
+    ref = "How are your weekday evenings going?"
+    proto = "Our coupons are co-funded by the platform."
+    comps = [msg(GOOD), msg("Plan: Opening - x\nReply: "), msg("Reply: " + proto)]
+    sim = R.similarity_reward([None] * 3, comps, reference=[ref] * 3)
+    assert sim[0] == pytest.approx(1.0, abs=1e-5)  # the reply part equals the reference
+    assert sim[1] == 0.0  # empty reply: no credit
+    assert sim[2] < 0.5
+    # w = 1 -> similarity to the reference; w = 0 -> similarity to the prototype
+    b1 = R.bayes_reward(
+        [None] * 3, comps, reference=[ref] * 3, prototype=[proto] * 3, weight=[1.0] * 3
+    )
+    b0 = R.bayes_reward(
+        [None] * 3, comps, reference=[ref] * 3, prototype=[proto] * 3, weight=[0.0] * 3
+    )
+    assert b1 == pytest.approx(sim, abs=1e-6)
+    assert b0[2] == pytest.approx(1.0, abs=1e-5)
+    half = R.bayes_reward([None], comps[:1], reference=[ref], prototype=[proto], weight=[0.5])
+    assert half[0] == pytest.approx(0.5 * sim[0] + 0.5 * b0[0], abs=1e-6)
+
+
+def test_embedding_cache_reuses_vectors(monkeypatch):
+    R.embed_cached(["a cached sentence"])
+    import salesman_utils.models as models
+
+    monkeypatch.setattr(models, "embed", lambda *a, **k: pytest.fail("recomputed a cached text"))
+    assert R.embed_cached(["a cached sentence"]).shape[0] == 1
+
+
+def test_faithfulness_reward():
+    comps = [
+        "Plan: Product_Introduction - plans\nReply: Starter is $39 a month.",  # in the KB
+        "Plan: Product_Introduction - plans\nReply: Starter is $45 a month.",  # wrong price
+        "Plan: Objection_Handling - reassure\nReply: It is guaranteed to double your orders.",
+        "Plan: Opening - greet\nReply: Hi, this is Sam from Neighborly.",
+    ]
+    out = R.faithfulness_reward(
+        [None] * 4, [msg(c) for c in comps], product_id=["spotlight_ads"] * 4
+    )
+    assert out == [0.0, -1.0, -1.0, 0.0]
+
+
+def test_make_reward_funcs_weights(smoke_profile):
+    from trl.trainer.utils import get_callable_name
+
+    rw = smoke_profile.training.reward_weights
+    names = ["format_reward", "similarity_reward", "bayes_reward", "faithfulness_reward"]
+    for variant, expected in {
+        "grpo_sim": [rw.format, rw.bayes, 0.0, rw.faith],
+        "grpo_bayes": [rw.format, 0.0, rw.bayes, rw.faith],
+        "sft_grpo_bayes": [rw.format, 0.0, rw.bayes, rw.faith],
+    }.items():
+        funcs, weights = R.make_reward_funcs(smoke_profile, variant)
+        assert [get_callable_name(f) for f in funcs] == names  # the names TRL logs
+        assert weights == expected
+    with pytest.raises(ValueError, match="unknown GRPO variant"):
+        R.make_reward_funcs(smoke_profile, "sft")
+
+
+@pytest.fixture(scope="module")
+def small_corpus():
+    from salesman_utils.corpus import simulate_corpus, split
+
+    return split(simulate_corpus(40, seed=3), seed=0)
+
+
+def _strip_hidden(dialogues):
+    return [
+        dataclasses.replace(d, turns=[dataclasses.replace(t, hidden={}) for t in d.turns])
+        for d in dialogues
+    ]
+
+
+def test_build_grpo_dataset(small_corpus, smoke_profile):
+    from salesman_utils.corpus import fact_check, get_product
+
+    train = small_corpus["train"]
+    n_turns = sum(t.speaker == "agent" for d in train for t in d.turns)
+    w = np.linspace(0, 1, n_turns)
+    ds = R.build_grpo_dataset(train, w, smoke_profile, n=12)
+    assert len(ds) == 12
+    assert set(ds.column_names) == {
+        "prompt",
+        "reference",
+        "prototype",
+        "weight",
+        "intent",
+        "product_id",
+        "merchant",
+        "dialogue_id",
+        "turn_index",
+    }
+    row = ds[0]
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+    assert "Plan:" in row["prompt"][0]["content"] and "Reply:" in row["prompt"][1]["content"]
+    assert 0.0 <= min(ds["weight"]) and max(ds["weight"]) <= 1.0
+    for r in ds:
+        assert r["intent"] in R.INTENTS and r["prototype"]
+        assert not fact_check(r["prototype"], get_product(r["product_id"]))
+        assert "initial_interest" not in r["merchant"] and "patience" not in r["merchant"]
+    # nothing from `hidden` is read: the same dataset comes out of dialogues without it
+    assert (
+        R.build_grpo_dataset(_strip_hidden(train), w, smoke_profile, n=12).to_list() == ds.to_list()
+    )
+
+
+def test_prototypes_are_best_posterior(small_corpus):
+    train = small_corpus["train"]
+    turns = [(d, t) for d in train for t in d.turns if t.speaker == "agent"]
+    w = np.zeros(len(turns))
+    best = next(i for i, (d, t) in enumerate(turns) if t.intent == "Needs_Discovery")
+    w[best] = 0.99
+    protos = R.select_prototypes(train, w)
+    assert protos[("Needs_Discovery", None)] == turns[best][1].text
+    assert protos[("Needs_Discovery", turns[best][0].product_id)] == turns[best][1].text
+
+
+def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):
+    ev = R.build_eval_dataset(small_corpus["test"], smoke_profile, n=6)
+    assert {"expert_text", "expert_intent", "quality"} <= set(ev.column_names)
+    train = small_corpus["train"]
+    w = np.full(sum(t.speaker == "agent" for d in train for t in d.turns), 0.5)
+    grpo = R.build_grpo_dataset(train, w, smoke_profile, n=4)
+    sft = R.to_sft_dataset(grpo)
+    assert sft.column_names == ["prompt", "completion"]
+    for row, src in zip(sft, grpo, strict=True):
+        target = row["completion"][0]["content"]
+        parsed = R.parse_completion(target)
+        assert parsed.intent == src["intent"] and parsed.reply == src["reference"].strip()
+        assert R.format_score(target) == 1.0
+
+
+def test_score_replies_known_values(small_corpus, smoke_profile):
+    ev = R.build_eval_dataset(small_corpus["test"], smoke_profile, n=3)
+    replies = [
+        f"Plan: {ev[0]['expert_intent']} - x\nReply: {ev[0]['expert_text']}",
+        "Reply: it is guaranteed, risk-free",
+        "no format at all",
+    ]
+    df = R.score_replies(replies, ev)
+    assert df.sim_expert[0] == pytest.approx(1.0, abs=1e-5)
+    assert df.intent_match.tolist() == [1.0, 0.0, 0.0]
+    assert df.format_ok.tolist() == [1.0, 0.0, 0.0]
+    assert df.violations[0] == 0 and df.violations[1] >= 1
+    assert json.loads(ev[0]["merchant"])["name"]
