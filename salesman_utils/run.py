@@ -167,6 +167,8 @@ def run_notebooks(
         try:
             entry["wall_s"] = round(execute_one(nb, out_dir / nb.name, profile_arg), 1)
             entry["status"] = "ok"
+            # written after every notebook, so an interrupted run still records what it finished
+            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         except NotebookFailed:
             manifest["status"] = "failed"
             manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
