@@ -235,6 +235,20 @@ def _quiet_progress(trainer: Any) -> None:
         trainer.add_callback(_Bar())
 
 
+def _last_complete_checkpoint(run_dir: Path) -> str | None:
+    """The newest checkpoint that was fully written. A run killed while saving leaves a
+    checkpoint folder without `trainer_state.json` (written last); it is removed, not resumed."""
+    ckpts = sorted(
+        (p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    for ckpt in reversed(ckpts):
+        if (ckpt / "trainer_state.json").exists() and any(ckpt.glob("adapter_model.*")):
+            return str(ckpt)
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return None
+
+
 def _run(
     profile: Profile,
     variant: str,
@@ -243,8 +257,6 @@ def _run(
     max_steps: int,
     force: bool,
 ) -> tuple[Path, list[dict[str, Any]]]:
-    from transformers.trainer_utils import get_last_checkpoint
-
     root = variant_dir(profile, variant)
     run_dir, final = root / "run", root / "adapter"
     meta = read_meta(final)
@@ -256,7 +268,7 @@ def _run(
         shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints of another config: never resume
     run_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
-    last = get_last_checkpoint(str(run_dir))
+    last = _last_complete_checkpoint(run_dir)
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)

@@ -163,3 +163,17 @@ def test_sft_then_grpo_from_the_sft_adapter(toy_profile):
     assert T.read_meta(out)["steps"] == 1
     with pytest.raises(ValueError, match="init_adapter"):
         T.train_grpo(toy_profile, "sft_grpo_bayes", grpo)
+
+
+def test_a_half_written_checkpoint_is_not_resumed(tmp_path):
+    from salesman_utils.training import _last_complete_checkpoint
+
+    good, broken = tmp_path / "checkpoint-4", tmp_path / "checkpoint-8"
+    good.mkdir()
+    (good / "trainer_state.json").write_text("{}")
+    (good / "adapter_model.safetensors").write_bytes(b"x")
+    broken.mkdir()
+    (broken / "README.md").write_text("killed while saving")
+    assert _last_complete_checkpoint(tmp_path) == str(good)
+    assert not broken.exists()
+    assert _last_complete_checkpoint(tmp_path / "empty") is None
