@@ -25,7 +25,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .config import Profile
-from .simulator import INTENTS  # the six intents, in DESIGN order
+from .corpus import (
+    INTENTS,
+    agent_turn_contexts,
+    fact_check,
+    get_product,
+    product_facts_text,
+    visible_merchant_facts,
+)
 
 # The plan line the SFT targets carry (a few words naming what the turn is for).
 INTENT_PLANS = {
@@ -224,8 +231,6 @@ def faithfulness_reward(
     store metrics as JSON, so that quoting the store's own percentages is not a violation).
     Returns values in {-1, 0}; an unknown product id raises KeyError (a dataset bug).
     """
-    from .factcheck import fact_check, get_product
-
     merchants = columns.get("merchant") or [None] * len(completions)
     return [
         -1.0 if fact_check(reply, get_product(pid), _merchant_view(m)) else 0.0
@@ -283,8 +288,6 @@ def merchant_text(facts: dict[str, Any]) -> str:
 def facts_text(product: Any, mode: str = "full") -> str:
     """`corpus.product_facts_text`, or with ``mode="compact"`` only its product, plans,
     promotion and never-claim lines (features, eligibility and FAQ dropped: half the tokens)."""
-    from .corpus import product_facts_text
-
     text = product_facts_text(product)
     if mode == "full":
         return text
@@ -300,8 +303,6 @@ def build_prompt(context: Any, dialogue: Any, profile: Profile) -> list[dict[str
     `MAX_HISTORY_TURNS` turns are shown; older ones are dropped first when the prompt would exceed
     `training.grpo.max_prompt_length` (estimated), keeping at least the last `MIN_HISTORY_TURNS`.
     """
-    from .corpus import visible_merchant_facts
-
     system = "\n".join(
         [
             f"You are {dialogue.agent.name}, a {context.product.platform} sales rep on a phone "
@@ -325,8 +326,6 @@ def build_prompt(context: Any, dialogue: Any, profile: Profile) -> list[dict[str
 
 def _contexts(dialogues: Sequence[Any], n: int | None, seed: int) -> list[tuple[int, Any, int]]:
     """(dialogue index, context, agent-turn ordinal) for `n` sampled agent turns (all if None)."""
-    from .corpus import agent_turn_contexts
-
     items, k = [], 0
     for di, d in enumerate(dialogues):
         for ctx in agent_turn_contexts(d):
@@ -345,8 +344,6 @@ def select_prototypes(
 
     Ties (turns with identical evidence share a posterior) are broken by a seeded draw.
     """
-    from .corpus import fact_check, get_product
-
     texts = [
         (t.intent, d.product_id, t.text, d.merchant)
         for d in dialogues
@@ -384,30 +381,31 @@ def build_grpo_dataset(
     """
     from datasets import Dataset
 
-    from .corpus import visible_merchant_facts
-
     seed = profile.seed if seed is None else seed
     posteriors = np.asarray(posteriors, dtype=float)
     protos = select_prototypes(dialogues, posteriors, seed)
     rows = []
     for di, ctx, k in _contexts(dialogues, n or profile.training.n_train_prompts, seed):
         d = dialogues[di]
-        turn = d.turns[ctx.index]
-        proto = protos.get((turn.intent, d.product_id)) or protos.get((turn.intent, None), "")
+        intent = d.turns[ctx.index].intent
+        proto = protos.get((intent, d.product_id)) or protos.get((intent, None), "")
         rows.append(
-            {
-                "prompt": build_prompt(ctx, d, profile),
-                "reference": turn.text,
-                "prototype": proto,
-                "weight": float(posteriors[k]),
-                "intent": turn.intent,
-                "product_id": d.product_id,
-                "merchant": json.dumps(visible_merchant_facts(d.merchant)),
-                "dialogue_id": d.id,
-                "turn_index": ctx.index,
-            }
+            {**_visible_row(ctx, d, profile), "prototype": proto, "weight": float(posteriors[k])}
         )
     return Dataset.from_list(rows)
+
+
+def _visible_row(ctx: Any, d: Any, profile: Profile) -> dict[str, Any]:
+    turn = d.turns[ctx.index]
+    return {
+        "prompt": build_prompt(ctx, d, profile),
+        "reference": turn.text,
+        "intent": turn.intent,
+        "product_id": d.product_id,
+        "merchant": json.dumps(visible_merchant_facts(d.merchant)),
+        "dialogue_id": d.id,
+        "turn_index": ctx.index,
+    }
 
 
 def build_eval_dataset(
@@ -418,25 +416,17 @@ def build_eval_dataset(
     `profile.training.n_eval_prompts`."""
     from datasets import Dataset
 
-    from .corpus import visible_merchant_facts
-
     seed = profile.seed if seed is None else seed
     rows = []
     for di, ctx, _ in _contexts(dialogues, n or profile.training.n_eval_prompts, seed):
         d = dialogues[di]
-        turn = d.turns[ctx.index]
+        hidden = d.turns[ctx.index].hidden  # evaluation-only columns
         rows.append(
             {
-                "prompt": build_prompt(ctx, d, profile),
-                "reference": turn.text,
-                "intent": turn.intent,
-                "product_id": d.product_id,
-                "merchant": json.dumps(visible_merchant_facts(d.merchant)),
-                "dialogue_id": d.id,
-                "turn_index": ctx.index,
-                "expert_text": turn.hidden["expert_text"],
-                "expert_intent": turn.hidden["expert_intent"],
-                "quality": int(turn.hidden["quality"]),
+                **_visible_row(ctx, d, profile),
+                "expert_text": hidden["expert_text"],
+                "expert_intent": hidden["expert_intent"],
+                "quality": int(hidden["quality"]),
             }
         )
     return Dataset.from_list(rows)
@@ -469,8 +459,6 @@ def score_replies(replies: Sequence[str], eval_dataset: Any, profile: Profile | 
     the real rep's reply, fact violations, format score and compliance, and whether the plan's
     intent is the expert's move. Returns a DataFrame aligned with `eval_dataset`."""
     import pandas as pd
-
-    from .corpus import fact_check, get_product
 
     if len(replies) != len(eval_dataset):
         raise ValueError(f"score_replies: {len(replies)} replies, {len(eval_dataset)} items")
