@@ -32,7 +32,7 @@ from .config import Profile, load_profile
 from .corpus import AgentTurnContext
 from .factcheck import Product, fact_check
 from .rewards import INTENT_PLANS, build_prompt, parse_completion
-from .simulator import INTENTS, MerchantProfile, Turn
+from .simulator import INTENTS, MerchantProfile, Turn, fmt_metric
 
 METRIC_LABELS = {
     "monthly_orders": "monthly orders",
@@ -45,14 +45,6 @@ EMPTY_FALLBACK = "Sorry, the line cut out for a second. Could you say that again
 
 
 # ---------------------------------------------------------------- visible merchant data
-
-
-def fmt_metric(key: str, value: float) -> str:
-    if key == "rating":
-        return f"{value:.1f} stars"
-    if key == "conversion":
-        return f"{value:.1f}%"
-    return f"{int(round(value)):,}"
 
 
 def dashboard_text(merchant: MerchantProfile) -> str:

@@ -24,7 +24,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from .corpus import INTENTS, Dialogue, Product, fact_check, get_product, visible_merchant_facts
-from .simulator import load_banks
+from .simulator import fmt_metric, load_banks
 
 LIBRARY_VERSION = 1
 OUTLINE_SYSTEM = (
@@ -82,14 +82,6 @@ def _merchant_dict(merchant: Any) -> dict[str, Any]:
     return merchant if isinstance(merchant, dict) else visible_merchant_facts(merchant)
 
 
-def _fmt_metric(key: str, value: float) -> str:  # same formats as the corpus realizer
-    if key == "rating":
-        return f"{value:.1f} stars"
-    if key == "conversion":
-        return f"{value:.1f}%"
-    return f"{int(value):,}"
-
-
 def _gap_metric(m: dict[str, Any]) -> str:
     """The visible metric that lags the peer median most (rating scaled to a comparable ratio)."""
     own, peer = m["metrics"], m["peer_medians"]
@@ -135,12 +127,12 @@ def slot_values(product: Product | str, merchant: Any, agent_name: str = "Alex")
         "feature": p.features[0],
         "pain": pain,
         "gap_label": banks["metrics"][gap]["label"],
-        "gap_value": _fmt_metric(gap, own[gap]),
-        "gap_peer": _fmt_metric(gap, peer[gap]),
+        "gap_value": fmt_metric(gap, own[gap]),
+        "gap_peer": fmt_metric(gap, peer[gap]),
     }
     for key, slot in _METRIC_SLOT.items():
-        out[slot] = _fmt_metric(key, own[key])
-        out[f"peer_{slot}"] = _fmt_metric(key, peer[key])
+        out[slot] = fmt_metric(key, own[key])
+        out[f"peer_{slot}"] = fmt_metric(key, peer[key])
     return out
 
 
@@ -191,7 +183,7 @@ def templatize(text: str, product: Product, merchant: Any, agent_name: str | Non
     own, peer, gap = m["metrics"], m["peer_medians"], _gap_metric(m)
     label = banks["metrics"][gap]["label"]
     if label in t:
-        gv, gp = re.escape(_fmt_metric(gap, own[gap])), _fmt_metric(gap, peer[gap])
+        gv, gp = re.escape(fmt_metric(gap, own[gap])), fmt_metric(gap, peer[gap])
         t = re.sub(
             re.escape(label) + r"(\s*(?:is|at|of|:|,)\s+)" + gv + _NUM_R,
             r"{gap_label}\1{gap_value}",
@@ -203,8 +195,8 @@ def templatize(text: str, product: Product, merchant: Any, agent_name: str | Non
             _NUM_L + gv + r"(\s+(?:versus|against|vs\.?)\s+\{gap_peer\})", r"{gap_value}\1", t
         )
     for key, slot in _METRIC_SLOT.items():
-        t = _sub_literal(t, _fmt_metric(key, own[key]), slot, numeric=True)
-        t = _sub_literal(t, _fmt_metric(key, peer[key]), f"peer_{slot}", numeric=True)
+        t = _sub_literal(t, fmt_metric(key, own[key]), slot, numeric=True)
+        t = _sub_literal(t, fmt_metric(key, peer[key]), f"peer_{slot}", numeric=True)
     cat = banks["categories"][m["category"]]
     t = _sub_literal(t, cat["plural"], "plural", numeric=False)
     return _sub_literal(t, cat["noun"], "noun", numeric=False)

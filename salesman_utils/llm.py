@@ -146,7 +146,10 @@ class ChatBackend(ABC):
         first: dict[str, int] = {}
         for i, k in enumerate(keys):
             first.setdefault(k, i)
-        todo_idx = [i for k, i in first.items() if k not in done]
+        # similar lengths share a batch: left padding then wastes little prefill compute
+        todo_idx = sorted(
+            (i for k, i in first.items() if k not in done), key=lambda i: _n_chars(batch[i])
+        )
         step = self._chunks(len(todo_idx))
         with tqdm(total=len(todo_idx), desc=desc or self.name, disable=not todo_idx) as bar:
             for start in range(0, len(todo_idx), step):
@@ -159,6 +162,10 @@ class ChatBackend(ABC):
                 self.stats["generated"] += len(idx)
                 bar.update(len(idx))
         return [done[k] for k in keys]
+
+
+def _n_chars(messages: Messages) -> int:
+    return sum(len(m["content"]) for m in messages)
 
 
 def _check_messages(messages: Any, index: int) -> Messages:
@@ -278,13 +285,15 @@ class LocalBackend(ChatBackend):
             for m in batch
         ]
         done = self.cache.get_many(keys) if self.cache is not None else {}
-        todo = [i for i, k in enumerate(keys) if k not in done]
+        todo = sorted(
+            (i for i, k in enumerate(keys) if k not in done), key=lambda i: _n_chars(batch[i])
+        )
         step = max(1, self.spec.batch_size)
         for start in tqdm(range(0, len(todo), step), desc="scoring", disable=not todo):
             idx = todo[start : start + step]
             enc = self._encode([batch[i] for i in idx], assistant_prefix)
             with torch.inference_mode():
-                logits = self.model(**enc).logits[:, -1, :].float()
+                logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
             logp = torch.log_softmax(logits, dim=-1)
             new = {
                 keys[i]: {c: float(logp[row, tid]) for c, tid in ids.items()}

@@ -239,12 +239,14 @@ def disfluent(text: str, rng: np.random.Generator) -> str:
     return out.rstrip(".") if rng.random() < 0.5 else out
 
 
-def _fmt_metric(key: str, value: float) -> str:
+def fmt_metric(key: str, value: float) -> str:
+    """A merchant metric the way reps say it (and the way the corpus, the script library and the
+    DOGA prompts write it): rating in stars, conversion in percent, counts with thousands commas."""
     if key == "rating":
         return f"{value:.1f} stars"
     if key == "conversion":
         return f"{value:.1f}%"
-    return f"{int(value):,}"
+    return f"{int(round(value)):,}"
 
 
 class _Slots(dict):
@@ -291,12 +293,12 @@ class Realizer:
             "eligibility": product.eligibility[0],
             "pain": self.personas["pain_points"][merchant.pain_points[0]]["rep"],
             "gap_label": label[gap]["label"],
-            "gap_value": _fmt_metric(gap, m[gap]),
-            "gap_peer": _fmt_metric(gap, p[gap]),
-            "orders": _fmt_metric("monthly_orders", m["monthly_orders"]),
-            "peer_orders": _fmt_metric("monthly_orders", p["monthly_orders"]),
-            **{k: _fmt_metric(k, m[k]) for k in ("rating", "exposure", "conversion")},
-            **{f"peer_{k}": _fmt_metric(k, p[k]) for k in ("rating", "exposure", "conversion")},
+            "gap_value": fmt_metric(gap, m[gap]),
+            "gap_peer": fmt_metric(gap, p[gap]),
+            "orders": fmt_metric("monthly_orders", m["monthly_orders"]),
+            "peer_orders": fmt_metric("monthly_orders", p["monthly_orders"]),
+            **{k: fmt_metric(k, m[k]) for k in ("rating", "exposure", "conversion")},
+            **{f"peer_{k}": fmt_metric(k, p[k]) for k in ("rating", "exposure", "conversion")},
         }
 
     def _templates(self, intent: str, personalized: bool, objection: str | None) -> list[str]:
