@@ -277,6 +277,40 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def run_summary(manifest_path: Path, profile: Profile) -> list[str]:
+    """Markdown lines: wall time per notebook from the run manifest, the total against the
+    profile's `budget_minutes`; nothing when the manifest is absent or from another profile."""
+    if not manifest_path.exists():
+        return []
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("profile") != profile.name or not manifest.get("notebooks"):
+        return []
+    rows = pd.DataFrame(
+        [
+            {
+                "notebook": e["notebook"],
+                "status": e.get("status", ""),
+                "commit": str(e.get("commit") or "")[:7],
+                "minutes": _f(float(e.get("wall_s") or 0) / 60, 1),
+            }
+            for e in manifest["notebooks"]
+        ]
+    )
+    total = sum(float(e.get("wall_s") or 0) for e in manifest["notebooks"]) / 60
+    line = f"Total {total:.1f} min"
+    if profile.budget_minutes:
+        verdict = "within" if total <= profile.budget_minutes else "OVER"
+        line += f", {verdict} the {profile.budget_minutes:g}-min budget of this profile"
+    dirty = " (uncommitted changes)" if manifest.get("git", {}).get("dirty") else ""
+    return [
+        "### This run\n",
+        _md(rows),
+        "",
+        f"{line}; started {manifest.get('started', '?')}{dirty}, "
+        f"`{_rel(manifest_path)}` has the package versions and seeds.\n",
+    ]
+
+
 def render_results_section(profile: Profile | str) -> str:
     """The README results section (Markdown, without the markers) for `profile`."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
@@ -344,6 +378,7 @@ def render_results_section(profile: Profile | str) -> str:
         ]
         if isinstance(metrics_05.get("judge_verdict"), str):
             out += [metrics_05["judge_verdict"], ""]
+    out += run_summary(p.results / "run_manifest.json", prof)
     figs = [(n, t) for n, t in FIGURES if (p.figures / f"{n}.png").exists()]
     if figs:
         out.append("### Figures\n")

@@ -136,3 +136,33 @@ def test_eval_figures_draw_from_the_long_table():
     hue = eval_bars_ci(summarize(df, by=["system", "capability"], n_boot=50), hue="capability")
     assert len(hue.axes[0].patches) == 4 * 6
     plt.close("all")
+
+
+def _manifest(profile_name, walls):
+    return {
+        "profile": profile_name,
+        "started": "2026-01-01T00:00:00+00:00",
+        "git": {"commit": "abcdef123456", "dirty": False},
+        "notebooks": [
+            {"notebook": f"0{i + 1}_x.ipynb", "status": "ok", "commit": "abcdef1", "wall_s": w}
+            for i, w in enumerate(walls)
+        ],
+    }
+
+
+def test_run_summary_compares_the_manifest_with_the_budget(tmp_path):
+    from salesman_utils.report import run_summary
+
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text(f"name: b\nbudget_minutes: 10\npaths: {{results: {tmp_path / 'res'}}}\n")
+    prof = load_profile(cfg)
+    path = tmp_path / "run_manifest.json"
+    path.write_text(json.dumps(_manifest("b", [120.0, 300.0])))
+    text = "\n".join(run_summary(path, prof))
+    assert "| 02_x.ipynb" in text and "5.0" in text  # 300 s in minutes
+    assert "Total 7.0 min, within the 10-min budget" in text
+    path.write_text(json.dumps(_manifest("b", [400.0, 300.0])))
+    assert "Total 11.7 min, OVER the 10-min budget" in "\n".join(run_summary(path, prof))
+    path.write_text(json.dumps(_manifest("another", [1.0])))
+    assert run_summary(path, prof) == []  # a manifest of another profile is not this run
+    assert run_summary(tmp_path / "absent.json", prof) == []
