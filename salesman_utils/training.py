@@ -484,18 +484,21 @@ def eval_table(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Dat
 
 
 def reward_summary(logs: dict[str, pd.DataFrame], keys: Sequence[str], k: int = 3) -> pd.DataFrame:
-    """Per variant and logged reward: the mean over the first and over the last `k` logged steps."""
+    """Per variant and logged reward: the mean over the first and over the last `k` logged steps,
+    `k` shrunk to half the logged steps (at least 1) so that the two windows never overlap."""
     rows = []
     for variant, df in logs.items():
         for key in keys:
             vals = df[key].dropna() if key in df.columns else pd.Series(dtype=float)
             name = key.split("/")[1] if key.count("/") == 2 else key
+            w = max(1, min(k, len(vals) // 2))
             rows.append(
                 {
                     "variant": variant,
                     "reward": name,
-                    "first": vals.head(k).mean(),
-                    "last": vals.tail(k).mean(),
+                    "first": vals.head(w).mean(),
+                    "last": vals.tail(w).mean(),
+                    "window": w,
                     "logged_steps": len(vals),
                 }
             )

@@ -177,3 +177,19 @@ def test_a_half_written_checkpoint_is_not_resumed(tmp_path):
     assert _last_complete_checkpoint(tmp_path) == str(good)
     assert not broken.exists()
     assert _last_complete_checkpoint(tmp_path / "empty") is None
+
+
+def test_reward_summary_windows_never_overlap():
+    import pandas as pd
+
+    from salesman_utils.training import reward_summary
+
+    key = "rewards/bayes_reward/mean"
+    logs = {
+        "three": pd.DataFrame({key: [0.1, None, 0.2, None, 0.4]}),  # rewards logged on 3 steps
+        "eight": pd.DataFrame({key: [float(i) for i in range(8)]}),
+    }
+    table = reward_summary(logs, [key]).set_index("variant")
+    assert table.loc["three", ["first", "last", "window"]].tolist() == [0.1, 0.4, 1]
+    assert table.loc["eight", ["first", "last", "window"]].tolist() == [1.0, 6.0, 3]
+    assert (table["reward"] == "bayes_reward").all()
