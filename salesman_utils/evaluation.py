@@ -264,19 +264,21 @@ AUTO_METRICS = ("sim_reference", "sim_expert", "rouge_l", "distinct_2", "violati
 
 
 def _boot_distinct(texts: list[str], n_boot: int, seed: int) -> tuple[float, float, float]:
-    """distinct-2 is a corpus-level ratio: resample whole replies."""
+    """distinct-2 with a 95% jackknife (leave-one-reply-out) normal interval.
+
+    Not a bootstrap: resampling replies with replacement repeats replies, which repeats their
+    bigrams and pulls every resampled distinct ratio down (the interval then misses the estimate).
+    `n_boot` and `seed` are accepted for a uniform signature; the jackknife needs neither."""
     from .metrics import distinct_n
 
     point = distinct_n(texts, 2)
-    if len(texts) < 2 or n_boot < 2:
+    n = len(texts)
+    if n < 2 or n_boot < 2 or np.isnan(point):
         return point, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    draws = [
-        distinct_n([texts[i] for i in rng.integers(0, len(texts), len(texts))], 2)
-        for _ in range(n_boot)
-    ]
-    lo, hi = np.nanpercentile(draws, [2.5, 97.5])
-    return point, float(lo), float(hi)
+    loo = np.array([distinct_n(texts[:i] + texts[i + 1 :], 2) for i in range(n)], dtype=float)
+    loo = loo[~np.isnan(loo)]
+    se = float(np.sqrt((len(loo) - 1) / len(loo) * np.sum((loo - loo.mean()) ** 2)))
+    return point, max(0.0, point - 1.96 * se), min(1.0, point + 1.96 * se)
 
 
 def auto_metric_table(per_item: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -111,3 +111,16 @@ def test_ground_truth_probes_read_hidden_labels_only_as_labels(calls, smoke_prof
     expert, rep, note = ev.expert_novice_pairs(calls, 3, smoke_profile, seed=0)
     assert len(expert) == len(rep) and [e["item_id"] for e in expert] == [r["item_id"] for r in rep]
     assert all(e["reply"] != r["reply"] for e, r in zip(expert, rep, strict=True)) and note
+
+
+def test_distinct_2_interval_contains_its_estimate():
+    """Resampling replies with replacement would duplicate bigrams and put the whole interval below
+    the estimate; the jackknife interval brackets it."""
+    from salesman_utils.evaluation import _boot_distinct
+
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(40)]
+    texts = [" ".join(rng.choice(vocab, size=8)) for _ in range(60)]
+    point, lo, hi = _boot_distinct(texts, n_boot=200, seed=0)
+    assert lo < point < hi
+    assert 0.0 <= lo and hi <= 1.0
