@@ -263,12 +263,12 @@ def auto_metric_items(
 AUTO_METRICS = ("sim_reference", "sim_expert", "rouge_l", "distinct_2", "violations_per_100")
 
 
-def _boot_distinct(texts: list[str], n_boot: int, seed: int) -> tuple[float, float, float]:
+def _distinct_interval(texts: list[str], n_boot: int) -> tuple[float, float, float]:
     """distinct-2 with a 95% jackknife (leave-one-reply-out) normal interval.
 
     Not a bootstrap: resampling replies with replacement repeats replies, which repeats their
     bigrams and pulls every resampled distinct ratio down (the interval then misses the estimate).
-    `n_boot` and `seed` are accepted for a uniform signature; the jackknife needs neither."""
+    `n_boot < 2` means "no intervals" here as for the bootstrapped metrics."""
     from .metrics import distinct_n
 
     point = distinct_n(texts, 2)
@@ -289,7 +289,7 @@ def auto_metric_table(per_item: pd.DataFrame, n_boot: int = 1000, seed: int = 0)
     for system, g in per_item.groupby("system", sort=False):
         for m in AUTO_METRICS:
             if m == "distinct_2":
-                est = _boot_distinct(g["reply"].tolist(), n_boot, seed)
+                est = _distinct_interval(g["reply"].tolist(), n_boot)
             else:
                 col, k = ("violations", 100.0) if m == "violations_per_100" else (m, 1.0)
                 est = bootstrap_ci(k * g[col].to_numpy(float), n=n_boot, seed=seed)

@@ -148,7 +148,7 @@ class ChatBackend(ABC):
             first.setdefault(k, i)
         # similar lengths share a batch: left padding then wastes little prefill compute
         todo_idx = sorted(
-            (i for k, i in first.items() if k not in done), key=lambda i: _n_chars(batch[i])
+            (i for k, i in first.items() if k not in done), key=lambda i: message_chars(batch[i])
         )
         step = self._chunks(len(todo_idx))
         with tqdm(total=len(todo_idx), desc=desc or self.name, disable=not todo_idx) as bar:
@@ -164,7 +164,8 @@ class ChatBackend(ABC):
         return [done[k] for k in keys]
 
 
-def _n_chars(messages: Messages) -> int:
+def message_chars(messages: Messages) -> int:
+    """Characters of a conversation: the cheap length key that groups similar prompts in a batch."""
     return sum(len(m["content"]) for m in messages)
 
 
@@ -286,7 +287,7 @@ class LocalBackend(ChatBackend):
         ]
         done = self.cache.get_many(keys) if self.cache is not None else {}
         todo = sorted(
-            (i for i, k in enumerate(keys) if k not in done), key=lambda i: _n_chars(batch[i])
+            (i for i, k in enumerate(keys) if k not in done), key=lambda i: message_chars(batch[i])
         )
         step = max(1, self.spec.batch_size)
         for start in tqdm(range(0, len(todo), step), desc="scoring", disable=not todo):

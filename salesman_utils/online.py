@@ -290,20 +290,12 @@ def build_parts(
 
 
 def best_grpo_adapter(profile: Profile) -> tuple[str | None, Path | None, str]:
-    """(variant, adapter folder, note): the best GRPO variant named in notebook 02's metrics, else
-    grpo_bayes if its adapter exists, else (None, None) = base model only."""
+    """(variant, adapter folder, note): the GRPO variant named by the `best_grpo` key of notebook
+    02's metrics, else grpo_bayes if its adapter exists, else (None, None) = base model only."""
     models = paths(profile).models
     metrics = paths(profile).metrics / "02_bayesian_grpo_training.json"
-    named = None
-    if metrics.exists():
-        data = json.loads(metrics.read_text())
-        for key in ("best_grpo", "best_grpo_variant", "best_variant", "best"):
-            value = data.get(key)
-            if isinstance(value, dict):
-                value = value.get("variant") or value.get("name")
-            if isinstance(value, str) and value in GRPO_VARIANTS:
-                named = value
-                break
+    named = json.loads(metrics.read_text()).get("best_grpo") if metrics.exists() else None
+    named = named if named in GRPO_VARIANTS else None
     for variant, why in ((named, f"best GRPO variant in {metrics.name}"), ("grpo_bayes", "")):
         if variant and (models / variant / "adapter" / "adapter_config.json").exists():
             note = why or "grpo_bayes (no best variant named in notebook 02's metrics)"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .llm import message_chars
 from .rubric import SCORE_LABELS
 
 
@@ -60,7 +61,7 @@ def score_probs(
         )
         for node in internal
     }
-    order = np.argsort([sum(len(m["content"]) for m in msgs) for msgs in batch], kind="stable")
+    order = np.argsort([message_chars(msgs) for msgs in batch], kind="stable")
     sorted_batch = [batch[i] for i in order]  # similar lengths together: less padding per chunk
     cond: dict[tuple[str, ...], np.ndarray] = {}
     if (

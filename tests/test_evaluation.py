@@ -116,11 +116,11 @@ def test_ground_truth_probes_read_hidden_labels_only_as_labels(calls, smoke_prof
 def test_distinct_2_interval_contains_its_estimate():
     """Resampling replies with replacement would duplicate bigrams and put the whole interval below
     the estimate; the jackknife interval brackets it."""
-    from salesman_utils.evaluation import _boot_distinct
+    from salesman_utils.evaluation import _distinct_interval
 
     rng = np.random.default_rng(0)
     vocab = [f"w{i}" for i in range(40)]
     texts = [" ".join(rng.choice(vocab, size=8)) for _ in range(60)]
-    point, lo, hi = _boot_distinct(texts, n_boot=200, seed=0)
+    point, lo, hi = _distinct_interval(texts, n_boot=200)
     assert lo < point < hi
     assert 0.0 <= lo and hi <= 1.0
