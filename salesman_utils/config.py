@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -155,6 +155,9 @@ class DogaConfig:
     guard_retries: int = 2
     retrieve_k: int = 2
     max_new_tokens: int = 64
+    # the GRPO policy under `best_grpo_doga`; fixed before any result is seen (no selection on the
+    # held-out items notebook 05 scores): default the paper's best, GRPO with R_bayes and no SFT
+    grpo_variant: Literal["grpo_bayes", "sft_grpo_bayes", "grpo_sim"] = "grpo_bayes"
 
 
 @dataclass
@@ -215,6 +218,13 @@ def _check_scalar(value: Any, tp: Any, where: str) -> Any:
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ProfileError(
+                f"{where}: expected one of {', '.join(map(str, allowed))}, got {value!r}"
+            )
+        return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -303,6 +313,12 @@ class Paths:
     corpus: Path
     models: Path
     cache: Path
+
+
+def repo_relative(path: str | Path) -> str:
+    """`path` relative to the repository root when it is inside it (for results files), else absolute."""
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p)
 
 
 def paths(profile: Profile, create: bool = True) -> Paths:

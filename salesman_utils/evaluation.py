@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Profile, paths
+from .config import Profile, paths, repo_relative
 from .corpus import AgentTurnContext, Dialogue, Product, visible_merchant_facts
 from .judge import CAPABILITIES
 from .report import SYSTEMS
@@ -128,7 +128,8 @@ def system_specs(profile: Profile) -> list[SystemSpec]:
     for v in PLAIN_ADAPTER_SYSTEMS:
         folder = models / v / "adapter"
         ok = (folder / "adapter_config.json").exists()
-        why = f"LoRA adapter {folder}" if ok else f"skipped: no adapter at {folder} (notebook 02)"
+        where = repo_relative(folder)
+        why = f"LoRA adapter {where}" if ok else f"skipped: no adapter at {where} (notebook 02)"
         specs.append(SystemSpec(v, "plain", folder if ok else None, ok, why))
     variant, folder, note = best_grpo_adapter(profile)
     specs.append(

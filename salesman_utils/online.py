@@ -10,7 +10,7 @@ reading a free-text reply through:
 Customer lines come from the simulator's templates (fast, deterministic).
 
 `build_parts` fits (or loads from a cache keyed by the training data) the next-intent classifier,
-the FSM and the taggers; `best_grpo_adapter` picks notebook 02's best GRPO policy.
+the FSM and the taggers; `best_grpo_adapter` finds the GRPO policy named by `doga.grpo_variant`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import Profile, paths
+from .config import Profile, paths, repo_relative
 from .corpus import load_corpus, simulate_corpus, split, visible_turn
 from .doga import AgentState, BaseAgent, DOGAAgent, PlainAgent, respond_all, uses_merchant_data
 from .factcheck import Product, fact_check, get_product
 from .intents import IntentClassifier, IntentFSM, ReplyTagger, TextEmbedder, TextTagger
 from .simulator import AgentProfile, CustomerSimulator, Dialogue, MerchantProfile, Turn
 
-GRPO_VARIANTS = ("grpo_bayes", "sft_grpo_bayes", "grpo_sim")
 PARTS_VERSION = 1
 
 
@@ -220,10 +219,10 @@ def load_splits(profile: Profile) -> tuple[dict[str, list[Dialogue]], str]:
     """Notebook 01's corpus; if it is absent, simulate one with the profile's settings (say so)."""
     folder = paths(profile).corpus
     if (folder / "manifest.json").exists():
-        return load_corpus(folder, with_hidden=True), f"loaded from {folder}"
+        return load_corpus(folder, with_hidden=True), f"loaded from {repo_relative(folder)}"
     c = profile.corpus
     dialogues = simulate_corpus(c.n_calls, seed=c.seed, disfluency=c.disfluency)
-    note = f"simulated {c.n_calls} calls (no corpus at {folder}: run notebook 01)"
+    note = f"simulated {c.n_calls} calls (no corpus at {repo_relative(folder)}: run notebook 01)"
     return split(dialogues, seed=c.split_seed, fractions=tuple(c.split_fractions)), note
 
 
@@ -290,17 +289,22 @@ def build_parts(
 
 
 def best_grpo_adapter(profile: Profile) -> tuple[str | None, Path | None, str]:
-    """(variant, adapter folder, note): the GRPO variant named by the `best_grpo` key of notebook
-    02's metrics, else grpo_bayes if its adapter exists, else (None, None) = base model only."""
-    models = paths(profile).models
-    metrics = paths(profile).metrics / "02_bayesian_grpo_training.json"
-    named = json.loads(metrics.read_text()).get("best_grpo") if metrics.exists() else None
-    named = named if named in GRPO_VARIANTS else None
-    for variant, why in ((named, f"best GRPO variant in {metrics.name}"), ("grpo_bayes", "")):
-        if variant and (models / variant / "adapter" / "adapter_config.json").exists():
-            note = why or "grpo_bayes (no best variant named in notebook 02's metrics)"
-            return variant, models / variant / "adapter", note
-    return None, None, f"no GRPO adapter under {models}: base model only (run notebook 02)"
+    """(variant, adapter folder, note) of the GRPO policy that `best_grpo_doga` runs under DOGA.
+
+    The variant is the profile's `doga.grpo_variant` (default `grpo_bayes`, the paper's best: GRPO
+    with R_bayes and no SFT). It is set in the profile rather than picked from notebook 02's held-out
+    table, because those contexts are among the items notebook 05 scores: picking there would select
+    on the test items. Without the adapter: (None, None, why) = the system is skipped.
+    """
+    variant = profile.doga.grpo_variant
+    folder = paths(profile).models / variant / "adapter"
+    if (folder / "adapter_config.json").exists():
+        return variant, folder, f"doga.grpo_variant = {variant}"
+    return (
+        None,
+        None,
+        f"no {variant} adapter at {repo_relative(folder)} (doga.grpo_variant; run notebook 02)",
+    )
 
 
 def make_agent(

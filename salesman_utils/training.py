@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import REPO_ROOT, Profile, paths
+from .config import Profile, paths
 from .models import resolve_chat_model
 
 GRPO_VARIANTS = ("grpo_sim", "grpo_bayes", "sft_grpo_bayes")
@@ -207,12 +207,6 @@ def config_hash(
     }
     blob = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def repo_relative(path: str | Path) -> str:
-    """`path` relative to the repository root when it is inside it (for metrics), else absolute."""
-    p = Path(path).resolve()
-    return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p)
 
 
 def read_meta(adapter_dir: Path) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salesman_utils.config import REPO_ROOT, ProfileError, load_profile, paths
+from salesman_utils.config import REPO_ROOT, ProfileError, load_profile, paths, repo_relative
 
 
 @pytest.mark.parametrize("name", ["smoke", "tutorial", "gpu"])
@@ -48,6 +48,16 @@ def test_wrong_type_names_file_and_key(tmp_path):
         load_profile(bad)
 
 
+def test_choice_outside_its_set_names_key_and_allowed_values(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("doga:\n  grpo_variant: sft\n")
+    with pytest.raises(ProfileError, match=r"bad\.yaml.*doga\.grpo_variant.*grpo_bayes.*'sft'"):
+        load_profile(bad)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("doga:\n  grpo_variant: sft_grpo_bayes\n")
+    assert load_profile(ok).doga.grpo_variant == "sft_grpo_bayes"
+
+
 def test_int_is_accepted_for_float_but_bool_is_not_int(tmp_path):
     ok = tmp_path / "ok.yaml"
     ok.write_text("training:\n  grpo:\n    lr: 1\n")
@@ -68,3 +78,11 @@ def test_paths_resolve_under_repo(tmp_path):
     p = paths(prof)
     assert p.artifacts.is_relative_to(REPO_ROOT)
     assert p.figures.parent == p.results and p.figures.exists()
+
+
+def test_repo_relative_drops_the_checkout_location_only_inside_the_repo(tmp_path):
+    assert (
+        repo_relative(REPO_ROOT / "artifacts" / "tutorial" / "corpus")
+        == "artifacts/tutorial/corpus"
+    )
+    assert repo_relative(tmp_path / "x") == str((tmp_path / "x").resolve())

@@ -66,6 +66,16 @@ def test_system_specs_skip_missing_adapters_with_a_reason(profile):
     specs = {s.name: s for s in ev.system_specs(profile)}
     assert specs["grpo_bayes"].available and specs["grpo_bayes"].adapter == folder
     assert specs["best_grpo_doga"].available and specs["best_grpo_doga"].adapter == folder
+    # best_grpo_doga follows doga.grpo_variant, never another variant's adapter
+    profile.doga.grpo_variant = "sft_grpo_bayes"
+    specs = {s.name: s for s in ev.system_specs(profile)}
+    assert not specs["best_grpo_doga"].available
+    assert "doga.grpo_variant" in specs["best_grpo_doga"].note
+    other = paths(profile).models / "sft_grpo_bayes" / "adapter"
+    other.mkdir(parents=True)
+    (other / "adapter_config.json").write_text("{}")
+    specs = {s.name: s for s in ev.system_specs(profile)}
+    assert specs["best_grpo_doga"].adapter == other
 
 
 def test_auto_metric_table_has_report_columns_and_intervals():
