@@ -501,7 +501,8 @@ def eval_judge_validation(scores, has_violation, auc: float, pair_summary: dict)
             "turn": np.where(np.asarray(has_violation) == 1, "planted violation", "clean"),
         }
     )
-    sns.stripplot(d, x="turn", y="score", order=["clean", "planted violation"], ax=a1, alpha=0.7)
+    # swarm (no random jitter) and a seeded bootstrap: the figure is the same on every run
+    sns.swarmplot(d, x="turn", y="score", order=["clean", "planted violation"], ax=a1, alpha=0.7)
     sns.pointplot(
         d,
         x="turn",
@@ -511,6 +512,7 @@ def eval_judge_validation(scores, has_violation, auc: float, pair_summary: dict)
         color="black",
         linestyle="none",
         errorbar=("ci", 95),
+        seed=0,
         markers="D",
     )
     a1.set(title=f"Faithfulness score vs ground truth (AUC {auc:.2f})", xlabel="", ylim=(1, 10))
