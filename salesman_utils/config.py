@@ -124,6 +124,12 @@ class RewardWeights:
     faith: float = 1.0
 
 
+# the trained policies of notebook 02; every list of them in the package derives from this one
+GrpoVariant = Literal["grpo_sim", "grpo_bayes", "sft_grpo_bayes"]
+GRPO_VARIANTS: tuple[str, ...] = typing.get_args(GrpoVariant)
+VARIANTS: tuple[str, ...] = ("sft", *GRPO_VARIANTS)
+
+
 @dataclass
 class TrainingConfig:
     n_train_prompts: int = 256
@@ -131,9 +137,7 @@ class TrainingConfig:
     # product facts in GRPO/SFT prompts: full (product_facts_text) | compact (plans, eligibility,
     # promotion, never-claim lines only: about half the tokens, which is most of a CPU step's cost)
     prompt_facts: str = "full"
-    variants: list[str] = field(
-        default_factory=lambda: ["sft", "grpo_sim", "grpo_bayes", "sft_grpo_bayes"]
-    )
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     lora: LoraConfig = field(default_factory=LoraConfig)
     sft: SFTSection = field(default_factory=SFTSection)
     grpo: GRPOSection = field(default_factory=GRPOSection)
@@ -157,7 +161,7 @@ class DogaConfig:
     max_new_tokens: int = 64
     # the GRPO policy under `best_grpo_doga`; fixed before any result is seen (no selection on the
     # held-out items notebook 05 scores): default the paper's best, GRPO with R_bayes and no SFT
-    grpo_variant: Literal["grpo_bayes", "sft_grpo_bayes", "grpo_sim"] = "grpo_bayes"
+    grpo_variant: GrpoVariant = "grpo_bayes"
 
 
 @dataclass

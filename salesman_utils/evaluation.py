@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import Profile, paths, repo_relative
+from .config import VARIANTS, Profile, paths, repo_relative
 from .corpus import AgentTurnContext, Dialogue, Product, visible_merchant_facts
 from .judge import CAPABILITIES
 from .report import SYSTEMS
 
-PLAIN_ADAPTER_SYSTEMS = ("sft", "grpo_sim", "grpo_bayes", "sft_grpo_bayes")
+PLAIN_ADAPTER_SYSTEMS = VARIANTS  # each trained policy of notebook 02, plain prompt
 HISTORY_TURNS = 4  # turns of the call the judge sees (as the policy's prompt does)
 
 

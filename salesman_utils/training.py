@@ -31,11 +31,9 @@ from typing import Any
 
 import pandas as pd
 
-from .config import Profile, paths
+from .config import GRPO_VARIANTS, VARIANTS, Profile, paths
 from .models import resolve_chat_model
 
-GRPO_VARIANTS = ("grpo_sim", "grpo_bayes", "sft_grpo_bayes")
-VARIANTS = ("sft", *GRPO_VARIANTS)
 META_FILE = "train_meta.json"
 
 
