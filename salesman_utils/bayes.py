@@ -6,9 +6,12 @@ finds a violation in the turn's text (recomputed here, never read from `hidden`)
 
     theta_c ~ Beta(s m, s (1 - m))                      prior of a good turn in cell c
     P(z_t = good) = theta_{c_t}
-    P(a_t, o_t, v_t | z) = phi_z(a_t) psi_z(o_t) kappa_z(v_t)     (independent given z)
+    P(a_t, o_t, v_t | z) = phi_z(a_t | i_t) psi_z(o_t) kappa_z(v_t)   (independent given z)
     w_t = P(z_t = good | e_t)
         = theta phi_g psi_g kappa_g / (theta phi_g psi_g kappa_g + (1 - theta) phi_b psi_b kappa_b)
+
+with i_t the turn's intent: a customer's reaction means different things after different moves
+(an agreement after a close, a question after a pitch), so the reaction likelihood is per intent.
 
 z is never observed, so EM fits theta, phi, psi, kappa on the training split: the E-step computes
 w_t, the M-step sets theta_c to the mean of Beta(s m + sum_c w, s (1 - m) + sum_c (1 - w)) (the
@@ -82,7 +85,7 @@ class TurnQualityModel:
 
     alpha: list[float]  # Beta posterior of theta_c: alpha_c, beta_c (per cell)
     beta: list[float]
-    phi: list[list[float]]  # [z][act]: P(next act | z), z = 0 bad, 1 good
+    phi: list[list[list[float]]]  # [z][intent][act]: P(next act | z, intent), z = 0 bad, 1 good
     psi: list[list[float]]  # [z][outcome]
     kappa: list[float]  # [z]: P(violation | z)
     prior_mean: float
@@ -129,7 +132,12 @@ class TurnQualityModel:
         import pandas as pd
 
         rows = [
-            {"evidence": f"next act: {a}", "p_good": self.phi[1][i], "p_bad": self.phi[0][i]}
+            {
+                "evidence": f"next act after {intent}: {a}",
+                "p_good": self.phi[1][j][i],
+                "p_bad": self.phi[0][j][i],
+            }
+            for j, intent in enumerate(INTENTS)
             for i, a in enumerate(ACTS)
         ]
         rows += [
@@ -154,7 +162,8 @@ class TurnQualityModel:
 def _e_step(theta, phi, psi, kappa, f: TurnFeatures) -> tuple[np.ndarray, float]:
     phi, psi, kappa = np.asarray(phi), np.asarray(psi), np.asarray(kappa)
     kv = np.where(f.violation[None, :] == 1, kappa[:, None], 1.0 - kappa[:, None])
-    lik = phi[:, f.next_act] * psi[:, f.outcome] * kv  # (2, n)
+    intent = f.cell // len(PRIOR_ACTS)
+    lik = phi[:, intent, f.next_act] * psi[:, f.outcome] * kv  # (2, n)
     good = theta[f.cell] * lik[1]
     bad = (1.0 - theta[f.cell]) * lik[0]
     total = good + bad
@@ -164,6 +173,14 @@ def _e_step(theta, phi, psi, kappa, f: TurnFeatures) -> tuple[np.ndarray, float]
 def _freq(values: np.ndarray, w: np.ndarray, k: int, smooth: float = 1.0) -> np.ndarray:
     counts = np.bincount(values, weights=w, minlength=k) + smooth
     return counts / counts.sum()
+
+
+def _reaction_freq(f: TurnFeatures, w: np.ndarray, smooth: float = 1.0) -> np.ndarray:
+    """Smoothed expected frequencies of the next act per intent: [intent][act]."""
+    key = (f.cell // len(PRIOR_ACTS)) * len(ACTS) + f.next_act
+    counts = np.bincount(key, weights=w, minlength=len(INTENTS) * len(ACTS)) + smooth
+    counts = counts.reshape(len(INTENTS), len(ACTS))
+    return counts / counts.sum(axis=1, keepdims=True)
 
 
 def fit_turn_quality(
@@ -190,7 +207,7 @@ def fit_turn_quality(
         m = float(w.mean())
         alpha = prior_strength * m + np.bincount(f.cell, weights=w, minlength=n_cells)
         beta = prior_strength * (1 - m) + np.bincount(f.cell, weights=1 - w, minlength=n_cells)
-        phi = [_freq(f.next_act, 1 - w, len(ACTS)), _freq(f.next_act, w, len(ACTS))]
+        phi = [_reaction_freq(f, 1 - w), _reaction_freq(f, w)]
         psi = [_freq(f.outcome, 1 - w, len(OUTCOMES)), _freq(f.outcome, w, len(OUTCOMES))]
         k_bad = (np.sum((1 - w) * f.violation) + 0.5) / (np.sum(1 - w) + 1.0)
         kappa = [float(k_bad), KAPPA_GOOD]

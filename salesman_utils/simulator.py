@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -49,7 +50,15 @@ INTENTS = [
 ACTS = ["question", "objection", "positive", "neutral", "refusal", "hangup", "agreement"]
 OUTCOMES = ["success", "failure", "hangup"]
 SKILLS = ["novice", "intermediate", "expert"]
-PERSONALIZATION_DUE = frozenset({"Business_Analysis", "Product_Introduction"})
+PERSONALIZATION_DUE = frozenset({"Business_Analysis", "Product_Introduction"})  # data lines exist
+# The opening register that fits each decision style (agent_templates.yaml: Opening.brief/.warm).
+OPENING_REGISTER = {
+    "busy": "brief",
+    "analytical": "brief",
+    "impulsive": "brief",
+    "relational": "warm",
+    "skeptical": "warm",
+}
 METRICS = ["monthly_orders", "rating", "exposure", "conversion"]
 
 
@@ -121,13 +130,20 @@ class Dialogue:
     outcome: str
 
 
+BANK_FILES = (
+    "personas",
+    "agent_templates",
+    "agent_templates_heldout",
+    "customer_templates",
+    "unfaithful_forms",
+)
+
+
 @lru_cache(maxsize=1)
 def load_banks() -> dict[str, Any]:
-    """The persona and template banks of data/ (read once)."""
-    return {
-        name: yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text())
-        for name in ("personas", "agent_templates", "customer_templates")
-    }
+    """The persona and template banks of data/ (read once). `agent_templates_heldout` is the
+    held-out rep bank: only the hidden expert reference and the referee's perception use it."""
+    return {name: yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text()) for name in BANK_FILES}
 
 
 # ---------------------------------------------------------------- personas
@@ -269,11 +285,12 @@ class Realizer:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         banks = load_banks()
         self.agent_bank, self.customer_bank = banks["agent_templates"], banks["customer_templates"]
+        self.heldout_bank, self.forms = banks["agent_templates_heldout"], banks["unfaithful_forms"]
         self.personas = banks["personas"]
         self.plan = product.plans[int(self.rng.integers(len(product.plans)))]
         cat = self.personas["categories"][merchant.category]
         ratios = metric_ratios(merchant)
-        gap = min(ratios, key=ratios.get)
+        gap = self._gap = min(ratios, key=ratios.get)
         m, p = merchant.metrics, merchant.peer_medians
         label = self.personas["metrics"]
         self.base = {
@@ -301,18 +318,27 @@ class Realizer:
             **{f"peer_{k}": fmt_metric(k, p[k]) for k in ("rating", "exposure", "conversion")},
         }
 
-    def _templates(self, intent: str, personalized: bool, objection: str | None) -> list[str]:
-        bank = self.agent_bank[intent]
-        if intent in PERSONALIZATION_DUE:
+    def _templates(
+        self, intent: str, personalized: bool, objection: str | None, heldout: bool = False
+    ) -> list[str]:
+        bank = self.heldout_bank[intent] if heldout else self.agent_bank[intent]
+        if intent == "Business_Analysis":  # off-target: the same lines about another metric
+            lines = bank["personalized"]
+            return lines if personalized else [t.replace("{gap_", "{other_") for t in lines]
+        if intent == "Product_Introduction":
             return bank["personalized" if personalized else "generic"]
+        if intent == "Opening":  # the register that fits the merchant, or the other one
+            right = OPENING_REGISTER[self.merchant.decision_style]
+            return bank[right if personalized else ({"brief", "warm"} - {right}).pop()]
         if intent == "Objection_Handling":
-            if objection:
-                return bank[objection]
-            # no open objection: answers a concern nobody raised (a wrong-moment turn)
+            if objection:  # the answer to this objection, or a stock reply
+                return bank[objection] if personalized else bank["generic"]
+            # no open objection: answers a concern nobody raised (a wrong-moment turn), most often
+            # one this merchant might have
             return (
                 bank["generic"]
-                if self.rng.random() < 0.5
-                else bank[str(self.rng.choice([k for k in bank if k != "generic"]))]
+                if self.rng.random() < 0.25
+                else bank[str(self.rng.choice(self.merchant.objection_repertoire))]
             )
         return bank["any"]
 
@@ -336,29 +362,88 @@ class Realizer:
                 new = n + 1 if n < 10 else {14: 30}.get(n, 2 * n)
             slots["promo"] = head[: m.start()] + str(new) + head[m.end() :]
 
+    def _pick(self, lines: list[str]) -> str:
+        return lines[int(self.rng.integers(len(lines)))]
+
+    def _gap_pct(self) -> int:
+        ratios = metric_ratios(self.merchant)
+        gap = min(ratios, key=ratios.get)
+        m, p = self.merchant.metrics[gap], self.merchant.peer_medians[gap]
+        return max(1, int(round(100 * (1 - m / p)))) if p else 1
+
+    def agent_line(
+        self,
+        intent: str,
+        personalized: bool = True,
+        faithful: bool = True,
+        objection: str | None = None,
+        *,
+        heldout: bool = False,
+        subtle_share: float = 0.0,
+        suspicious_rate: float = 0.0,
+    ) -> tuple[str, str | None]:
+        """One rep utterance and how it is unfaithful (None when faithful).
+
+        Unfaithful turns take one of three forms: ``number`` (a wrong price/promotion number in the
+        template), ``promise`` (a forbidden promise appended, when the template carries no number to
+        get wrong), or, with probability `subtle_share`, ``subtle`` (a misstatement from
+        data/unfaithful_forms.yaml that a rule-based checker tends to miss). A faithful turn that
+        states facts or store data carries a true but checker-tripping line with probability
+        `suspicious_rate` (form ``suspicious``). `heldout` draws from the held-out bank."""
+        templates = self._templates(intent, personalized, objection, heldout)
+        subtle = not faithful and self.rng.random() < subtle_share
+        if not faithful and not subtle:
+            with_facts = [t for t in templates if "{price}" in t or "{promo}" in t]
+            templates = with_facts or templates
+        template = self._pick(templates)
+        slots = _Slots(self.base)
+        feats = self.product.features + self.plan.get("features", [])
+        slots["feature"] = feats[int(self.rng.integers(len(feats)))]
+        if "{other_" in template:
+            other = self._pick([k for k in METRICS if k != self._gap])
+            label = self.personas["metrics"][other]["label"]
+            m, p = self.merchant.metrics, self.merchant.peer_medians
+            slots["other_label"] = label
+            slots["other_value"] = fmt_metric(other, m[other])
+            slots["other_peer"] = fmt_metric(other, p[other])
+        if not faithful and not subtle:
+            self._wrong(slots, template)
+        text = template.format_map(slots)
+        text = text[:1].upper() + text[1:]
+        forms = self.forms
+        form: str | None = None
+        if subtle:
+            lines = forms["subtle"]["any"] + forms["subtle"].get(self.product.id, [])
+            fake = [
+                n for n in forms["fake_plans"] if n not in {p["name"] for p in self.product.plans}
+            ]
+            extra = self._pick(lines).format(fake_plan=self._pick(fake))
+            text, form = f"{text} {extra}", "subtle"
+        elif not faithful:
+            form = "number"
+            if not fact_check(text, self.product, self.merchant):
+                text, form = f"{text} {self._pick(_PROMISES)}", "promise"
+        elif suspicious_rate and self.rng.random() < suspicious_rate:
+            if "{gap_value}" in template or "{gap_label}" in template:
+                extra = self._pick(forms["suspicious"]["gap"]).format(
+                    gap_pct=self._gap_pct(), plural=self.base["plural"]
+                )
+                text, form = f"{text} {extra}", "suspicious"
+            elif "{price}" in template or "{promo}" in template:
+                text, form = f"{text} {self._pick(forms['suspicious']['any'])}", "suspicious"
+        return text, form
+
     def agent_text(
         self,
         intent: str,
         personalized: bool = True,
         faithful: bool = True,
         objection: str | None = None,
+        *,
+        heldout: bool = False,
     ) -> str:
-        """One rep utterance. Unfaithful: a wrong price/promotion number, else a forbidden promise."""
-        templates = self._templates(intent, personalized, objection)
-        if not faithful:
-            with_facts = [t for t in templates if "{price}" in t or "{promo}" in t]
-            templates = with_facts or templates
-        template = templates[int(self.rng.integers(len(templates)))]
-        slots = _Slots(self.base)
-        feats = self.product.features + self.plan.get("features", [])
-        slots["feature"] = feats[int(self.rng.integers(len(feats)))]
-        if not faithful:
-            self._wrong(slots, template)
-        text = template.format_map(slots)
-        text = text[:1].upper() + text[1:]
-        if not faithful and not fact_check(text, self.product, self.merchant):
-            text = f"{text} {_PROMISES[int(self.rng.integers(len(_PROMISES)))]}"
-        return text
+        """One rep utterance (see `agent_line`; detectable unfaithful forms only)."""
+        return self.agent_line(intent, personalized, faithful, objection, heldout=heldout)[0]
 
     def customer_text(
         self,
@@ -366,12 +451,21 @@ class Realizer:
         act: str,
         objection_type: str | None,
         after_discovery: bool = False,
+        *,
+        topic: str | None = None,
+        soft: bool = False,
+        cue: bool = False,
     ) -> str:
-        bank = (
-            self.customer_bank["objection"][objection_type]
-            if act == "objection" and objection_type
-            else self.customer_bank[act if act != "objection" else "neutral"]
-        )
+        """The merchant's words for `act`. A question is worded by its `topic` (product | process |
+        proof), an objection by its type and by whether it is `soft`; `cue` opens the reply with a
+        line that shows the merchant's decision style. None of these is labelled in the corpus."""
+        cb = self.customer_bank
+        if act == "objection" and objection_type:
+            bank = cb["objection_soft" if soft else "objection"][objection_type]
+        elif act == "question":
+            bank = cb["question"][topic or "product"]
+        else:
+            bank = cb[act if act != "objection" else "neutral"]
         slots = {
             "price": self.base["price"],
             "product": self.product.name,
@@ -385,10 +479,38 @@ class Realizer:
             said = self.personas["pain_points"][pain]["customer"]
             line = said[int(rng.integers(len(said)))]
             text = f"{line[:1].upper()}{line[1:]}. {text}"
+        if cue:
+            cues = cb["style_cues"][self.merchant.decision_style]
+            text = f"{cues[int(rng.integers(len(cues)))]} {text}"
         return text
 
 
 # ---------------------------------------------------------------- customer dynamics
+
+
+# What each decision style needs to hear before the pitch, in order (the expert's stage plan), and
+# the by-the-book plan a rep follows when not reading the merchant (the same for everyone).
+STAGE_PLANS: dict[str, tuple[str, ...]] = {
+    "analytical": ("Needs_Discovery", "Business_Analysis", "Product_Introduction"),
+    "skeptical": ("Business_Analysis", "Needs_Discovery", "Product_Introduction"),
+    "impulsive": ("Needs_Discovery", "Product_Introduction"),
+    "busy": ("Product_Introduction",),
+    "relational": (
+        "Needs_Discovery",
+        "Needs_Discovery",
+        "Business_Analysis",
+        "Product_Introduction",
+    ),
+}
+SCRIPT_PLAN = STAGE_PLANS["analytical"]
+# A question's topic (said, never labelled) -> the move that answers it.
+QUESTION_MOVES = {
+    "product": "Product_Introduction",
+    "process": "Operational_Guidance",
+    "proof": "Business_Analysis",
+}
+# The style that needs its own numbers in a pitch (for the others a plain pitch is good).
+DATA_STYLES = frozenset({"analytical"})
 
 
 class CustomerSimulator:
@@ -416,8 +538,10 @@ class CustomerSimulator:
             )
         )
         self.patience = float(merchant.patience)
-        self.discovered = self.analyzed = self.introduced = False
+        self.stages: Counter[str] = Counter()  # stages covered (Business_Analysis: personalized)
         self.pending: str | None = None
+        self.pending_soft = False
+        self.topic: str | None = None
         self.last_act: str | None = None
         self.raised: list[str] = []
         self.n_agent_turns = 0
@@ -428,27 +552,73 @@ class CustomerSimulator:
         self.last_quality: int | None = None
         self._realizer = Realizer(merchant, product, rng=np.random.default_rng(0))
 
-    def expert_intent(self, history: list[Turn] | None = None) -> str:
-        """The expert move now (`history` is accepted for symmetry; the state is kept internally)."""
+    @property
+    def introduced(self) -> bool:
+        return self.stages["Product_Introduction"] > 0
+
+    def _next_stage(self, plan: tuple[str, ...]) -> str | None:
+        left = Counter(self.stages)
+        for stage in plan:
+            if left[stage] > 0:
+                left[stage] -= 1
+            else:
+                return stage
+        return None
+
+    def _plan_intent(self, plan: tuple[str, ...], reads_merchant: bool) -> str:
         if self.n_agent_turns == 0:
             return "Opening"
         if self.pending:
+            if reads_merchant and self.pending_soft:  # a warm merchant testing: move forward
+                return "Operational_Guidance" if self.introduced else "Product_Introduction"
             return "Objection_Handling"
         if self.last_act == "question":
-            return "Product_Introduction"
-        if not self.discovered:
-            return "Needs_Discovery"
-        if not self.analyzed:
-            return "Business_Analysis"
-        if not self.introduced:
-            return "Product_Introduction"
+            return (
+                QUESTION_MOVES[self.topic or "product"]
+                if reads_merchant
+                else "Product_Introduction"
+            )
+        stage = self._next_stage(plan)
+        if stage:
+            return stage
         if self.interest >= 0.5 or self.last_act == "positive":
             return "Operational_Guidance"
-        return "Product_Introduction"
+        data_style = self.merchant.decision_style in DATA_STYLES
+        return "Business_Analysis" if reads_merchant and data_style else "Product_Introduction"
 
-    @staticmethod
-    def personalization_due(intent: str) -> bool:
-        return intent in PERSONALIZATION_DUE
+    def expert_intent(self, history: list[Turn] | None = None) -> str:
+        """The expert's move now, a function of the hidden state (`history` is accepted for
+        symmetry; the state is kept internally):
+
+        1. Opening on the first turn.
+        2. An open objection: Objection_Handling, unless it is soft (a warm merchant testing the
+           rep, said in softer words): then move forward (Product_Introduction before the pitch,
+           Operational_Guidance after it).
+        3. A question: answer its topic (product -> Product_Introduction, process ->
+           Operational_Guidance, proof -> Business_Analysis).
+        4. The next stage of the merchant's style's plan (`STAGE_PLANS`: busy merchants want the
+           pitch at once, skeptical ones the numbers first, relational ones a second round of
+           discovery, impulsive ones no analysis).
+        5. Then the close (Operational_Guidance) once the merchant is warm (interest >= 0.5 or a
+           positive reply), else more numbers for data-minded styles, another pitch for the rest.
+
+        The decision style, the softness of an objection and a question's topic show only in the
+        merchant's words; the visible intent/act sequence does not determine this move."""
+        return self._plan_intent(STAGE_PLANS[self.merchant.decision_style], reads_merchant=True)
+
+    def script_intent(self) -> str:
+        """The by-the-book move of a rep who follows one script for every merchant (discovery,
+        analysis, pitch, close; every objection answered, every question with the pitch): the
+        best rule over the visible sequence, and the mistake a rep makes by not listening."""
+        return self._plan_intent(SCRIPT_PLAN, reads_merchant=False)
+
+    def personalization_due(self, intent: str) -> bool:
+        """Must this move be adapted to the merchant? Business_Analysis always states the store's
+        numbers; a pitch must for data-minded merchants (`DATA_STYLES`), a plain pitch is fine for
+        the others; an Opening must take the register that fits the style (`OPENING_REGISTER`)."""
+        if intent in {"Business_Analysis", "Opening"}:
+            return True
+        return intent == "Product_Introduction" and self.merchant.decision_style in DATA_STYLES
 
     def is_good(
         self,
@@ -480,13 +650,19 @@ class CustomerSimulator:
         good = right and faithful and (personalized or not due)
         self.last_quality = int(good)
         rng = self.rng
-        ignored = self.pending if self.pending and agent_intent != "Objection_Handling" else None
+        ignored = (
+            self.pending
+            if self.pending and not self.pending_soft and agent_intent != "Objection_Handling"
+            else None
+        )
         # stage bookkeeping: a stage counts as covered once done, even at the wrong moment
-        self.discovered |= agent_intent == "Needs_Discovery"
-        self.analyzed |= agent_intent == "Business_Analysis" and personalized
-        self.introduced |= agent_intent == "Product_Introduction"
-        if agent_intent == "Objection_Handling" and self.pending:
-            if rng.random() < (0.8 if good else 0.3):
+        if agent_intent != "Business_Analysis" or personalized:
+            self.stages[agent_intent] += 1
+        if self.pending:
+            if agent_intent == "Objection_Handling":
+                if rng.random() < (0.8 if good else 0.3 if not self.pending_soft else 0.6):
+                    self.pending = None
+            elif self.pending_soft and right:
                 self.pending = None
         delta = float(rng.normal(0, 0.05))
         if good:
@@ -540,10 +716,12 @@ class CustomerSimulator:
     def _apply_act(
         self, act: str, ignored: str | None, intent: str
     ) -> tuple[str, str, bool, str | None]:
+        rng = self.rng
         self.last_objection_type = None
+        soft = False
         if act == "objection":
             fresh = [t for t in self.merchant.objection_repertoire if t not in self.raised]
-            kind = ignored if ignored and (not fresh or self.rng.random() < 0.6) else None
+            kind = ignored if ignored and (not fresh or rng.random() < 0.6) else None
             if kind is None:
                 p = np.array(
                     [
@@ -551,68 +729,103 @@ class CustomerSimulator:
                         for t in fresh
                     ]
                 )
-                kind = str(self.rng.choice(fresh, p=p / p.sum())) if fresh else "no_need"
+                kind = str(rng.choice(fresh, p=p / p.sum())) if fresh else "no_need"
             self.raised.append(kind)
-            self.pending = self.last_objection_type = kind
+            # a warm merchant's objection is a test, not a wall (high budget sensitivity keeps
+            # a price objection firm)
+            firm_price = kind == "price" and self.merchant.budget_sensitivity == "high"
+            soft = self.interest >= 0.5 and not firm_price
+            self.pending, self.pending_soft = kind, soft
+            self.last_objection_type = kind
         elif act == "refusal":
             self.refusals += 1
             if self.interest < 0.3 or self.refusals >= 2:
                 self.done, self.outcome = True, "failure"
             else:
-                self.pending = "no_need"  # a soft no the rep may still answer
+                self.pending, self.pending_soft = "no_need", False  # a soft no to answer
         elif act == "hangup":
             self.done, self.outcome = True, "hangup"
         elif act == "agreement":
             self.done, self.outcome = True, "success"
+        if act == "question":
+            w = {"product": 0.3, "process": 0.45, "proof": 0.25} if self.introduced else None
+            w = w or {"product": 0.5, "process": 0.2, "proof": 0.3}
+            if self.merchant.decision_style in DATA_STYLES:
+                w["proof"] *= 2
+            keys = list(w)
+            probs = np.array([w[k] for k in keys])
+            self.topic = keys[int(rng.choice(len(keys), p=probs / probs.sum()))]
+        else:
+            self.topic = None
         if not self.done and self.n_agent_turns >= self.max_turns:
             self.done, self.outcome = True, "failure"
         self.last_act = act
-        text = self._realizer.customer_text(
-            self.rng, act, self.last_objection_type, after_discovery=intent == "Needs_Discovery"
+        cue = act in {"question", "objection", "positive", "neutral"} and rng.random() < (
+            0.75 if self.n_agent_turns == 1 else 0.2
         )
-        if self.disfluency and self.rng.random() < self.disfluency:
-            text = disfluent(text, self.rng)
+        text = self._realizer.customer_text(
+            rng,
+            act,
+            self.last_objection_type,
+            after_discovery=intent == "Needs_Discovery",
+            topic=self.topic,
+            soft=soft,
+            cue=cue,
+        )
+        if self.disfluency and rng.random() < self.disfluency:
+            text = disfluent(text, rng)
         return act, text, self.done, self.outcome
 
 
 # ---------------------------------------------------------------- rep policy and corpus
 
 _MISTAKES = {  # expert move -> the realistic wrong moves and their weights
-    "Opening": {"Product_Introduction": 0.7, "Needs_Discovery": 0.3},
+    # pitching too early, closing too early, asking one question too many, lecturing with numbers
+    # and answering objections nobody raised are all common; none of them dominates
+    "Opening": {"Product_Introduction": 0.5, "Needs_Discovery": 0.3, "Operational_Guidance": 0.2},
     "Needs_Discovery": {
-        "Product_Introduction": 0.6,
-        "Business_Analysis": 0.2,
-        "Operational_Guidance": 0.2,
+        "Product_Introduction": 0.35,
+        "Operational_Guidance": 0.3,
+        "Business_Analysis": 0.15,
+        "Objection_Handling": 0.2,
     },
     "Business_Analysis": {
-        "Product_Introduction": 0.6,
-        "Operational_Guidance": 0.2,
-        "Needs_Discovery": 0.2,
+        "Product_Introduction": 0.35,
+        "Operational_Guidance": 0.35,
+        "Needs_Discovery": 0.15,
+        "Objection_Handling": 0.15,
     },
     "Product_Introduction": {
-        "Operational_Guidance": 0.5,
-        "Business_Analysis": 0.3,
-        "Needs_Discovery": 0.2,
+        "Operational_Guidance": 0.45,
+        "Needs_Discovery": 0.25,
+        "Business_Analysis": 0.15,
+        "Objection_Handling": 0.15,
     },
     "Objection_Handling": {
-        "Product_Introduction": 0.5,
-        "Operational_Guidance": 0.3,
-        "Business_Analysis": 0.2,
+        "Product_Introduction": 0.35,
+        "Operational_Guidance": 0.35,
+        "Needs_Discovery": 0.15,
+        "Business_Analysis": 0.15,
     },
     "Operational_Guidance": {
-        "Product_Introduction": 0.6,
-        "Business_Analysis": 0.2,
-        "Needs_Discovery": 0.2,
+        "Product_Introduction": 0.35,
+        "Needs_Discovery": 0.3,
+        "Objection_Handling": 0.2,
+        "Business_Analysis": 0.15,
     },
 }
 
 
 def choose_move(
-    rng: np.random.Generator, agent: AgentProfile, expert: str
+    rng: np.random.Generator, agent: AgentProfile, expert: str, script: str | None = None
 ) -> tuple[str, bool, bool]:
-    """The rep's (intent, faithful, personalized) given the expert move and the rep's skill."""
+    """The rep's (intent, faithful, personalized) given the expert move, the by-the-book `script`
+    move and the rep's skill: the expert move with probability `right_move`; otherwise, most often,
+    the script move when it differs (the rep did not read the merchant), else a typical mistake."""
     if rng.random() < agent.right_move:
         intent = expert
+    elif script and script != expert and rng.random() < 0.6:
+        intent = script
     else:
         options = _MISTAKES[expert]
         intent = str(rng.choice(list(options), p=list(options.values())))
@@ -621,6 +834,12 @@ def choose_move(
     carries_facts = intent in {"Product_Introduction", "Objection_Handling", "Operational_Guidance"}
     p_wrong = (1 - agent.faithful) * (1.0 if carries_facts else 0.25)
     return intent, bool(rng.random() >= p_wrong), personalized
+
+
+SUBTLE_SHARE = 0.3  # of unfaithful turns, the share said in a form the checker tends to miss
+SUSPICIOUS_RATE = (
+    0.04  # of faithful turns stating facts or store data: a true, checker-tripping line
+)
 
 
 def simulate_call(
@@ -632,8 +851,15 @@ def simulate_call(
     *,
     max_turns: int = 12,
     disfluency: float = 0.15,
+    subtle_share: float = SUBTLE_SHARE,
+    suspicious_rate: float = SUSPICIOUS_RATE,
 ) -> Dialogue:
-    """One call between a simulated rep (policy by skill) and a `CustomerSimulator`."""
+    """One call between a simulated rep (policy by skill) and a `CustomerSimulator`.
+
+    Hidden per agent turn: `quality` (expert move, faithful, personalized where due),
+    `expert_intent`, `expert_text` (written from the HELD-OUT bank), `faithful`, `unfaithful_form`
+    (number | promise | subtle, or suspicious for a faithful turn that looks wrong), `bad_type`,
+    `violations` (what `fact_check` finds: a detector, not the label), `personalization_due`."""
     rng = np.random.default_rng(seed)
     customer = CustomerSimulator(
         merchant, product, rng.integers(2**32), max_turns=max_turns, disfluency=disfluency
@@ -642,16 +868,27 @@ def simulate_call(
     turns: list[Turn] = []
     while not customer.done:
         expert = customer.expert_intent()
-        intent, faithful, personalized = choose_move(rng, agent, expert)
+        intent, faithful, personalized = choose_move(rng, agent, expert, customer.script_intent())
         objection = customer.pending
-        text = real.agent_text(
-            intent, personalized=personalized, faithful=faithful, objection=objection
+        text, form = real.agent_line(
+            intent,
+            personalized=personalized,
+            faithful=faithful,
+            objection=objection,
+            subtle_share=subtle_share,
+            suspicious_rate=suspicious_rate,
         )
         if disfluency and rng.random() < disfluency:
             text = disfluent(text, rng)
-        expert_text = real.agent_text(expert, personalized=True, faithful=True, objection=objection)
+        expert_text = real.agent_text(
+            expert,
+            personalized=True,
+            faithful=True,
+            objection=objection if expert == "Objection_Handling" else None,
+            heldout=True,
+        )
         violations = fact_check(text, product, merchant)
-        due = intent in PERSONALIZATION_DUE
+        due = customer.personalization_due(intent)
         quality = int(intent == expert and faithful and (personalized or not due))
         bad_type = (
             None
@@ -667,7 +904,9 @@ def simulate_call(
             "violations": [v.__dict__ for v in violations],
             "bad_type": bad_type,
             "faithful": faithful,
-            "personalized": personalized and due,
+            "unfaithful_form": form,
+            "personalized": personalized and intent in PERSONALIZATION_DUE,
+            "personalization_due": due,
             "interest_before": round(customer.interest, 3),
         }
         turns.append(Turn("agent", text, intent=intent, hidden=hidden))
@@ -679,7 +918,11 @@ def simulate_call(
                 ctext,
                 act=act,
                 objection_type=customer.last_objection_type,
-                hidden={"interest": round(customer.interest, 3)},
+                hidden={
+                    "interest": round(customer.interest, 3),
+                    "soft": customer.pending_soft if act == "objection" else None,
+                    "topic": customer.topic,
+                },
             )
         )
     return Dialogue(call_id, product.id, merchant, agent, turns, customer.outcome or "failure")

@@ -50,11 +50,17 @@ def small():
     return simulate_corpus(40, seed=3)
 
 
-def test_banks_are_big_enough():
+def test_banks_are_big_enough_and_the_heldout_part_is_disjoint():
     banks = load_banks()
     for intent in INTENTS:
-        bank = banks["agent_templates"][intent]
-        assert sum(len(v) for v in bank.values()) >= 15, intent
+        bank, held = banks["agent_templates"][intent], banks["agent_templates_heldout"][intent]
+        visible = {line for v in bank.values() for line in v}
+        heldout = {line for v in held.values() for line in v}
+        assert len(visible) >= 10 and len(heldout) >= 5 and len(visible) + len(heldout) >= 15, (
+            intent
+        )
+        assert set(held) == set(bank), intent  # same variants, so any move has a reference
+        assert not visible & heldout, intent
     assert set(banks["agent_templates"]["Objection_Handling"]) >= set(OBJECTION_TYPES)
     for act in ACTS:
         bank = banks["customer_templates"][act]
@@ -101,18 +107,25 @@ def test_done_when_numbers(corpus600):
     assert bad["wrong_moment"] > bad["generic"] > 0 and bad["unfaithful"] > 0
 
 
-def test_planted_violations_are_found(corpus600):
-    n_unfaithful = 0
+def test_checker_is_a_detector_not_the_label(corpus600):
+    """Unfaithful turns in a checkable form (a wrong number, a stock promise) are always flagged;
+    subtle ones (data/unfaithful_forms.yaml) mostly slip through; true but suspicious lines trip
+    it; plain faithful turns never do. So recall and precision are measured, not 1 by design."""
+    found: dict[str | None, list[bool]] = {}
     for d in corpus600:
         for t in d.turns:
-            if t.speaker != "agent":
-                continue
-            if t.hidden["faithful"]:
-                assert t.hidden["violations"] == [], t.text
-            else:
-                n_unfaithful += 1
-                assert t.hidden["violations"], t.text
-    assert n_unfaithful > 50
+            if t.speaker == "agent":
+                form = t.hidden["unfaithful_form"]
+                assert (form in {None, "suspicious"}) == t.hidden["faithful"], t.text
+                found.setdefault(form, []).append(bool(t.hidden["violations"]))
+    assert all(found["number"]) and all(found["promise"])
+    assert np.mean(found["subtle"]) < 0.4 and np.mean(found["suspicious"]) > 0.6
+    assert not any(found[None])
+    flagged_unfaithful = sum(sum(found[k]) for k in ("number", "promise", "subtle"))
+    n_unfaithful = sum(len(found[k]) for k in ("number", "promise", "subtle"))
+    recall = flagged_unfaithful / n_unfaithful
+    precision = flagged_unfaithful / (flagged_unfaithful + sum(found["suspicious"]))
+    assert n_unfaithful > 50 and 0.6 <= recall <= 0.95 and precision < 0.95
 
 
 def test_next_act_carries_signal(corpus600):
