@@ -69,7 +69,7 @@ class CorpusConfig:
     disfluency: float = 0.15
     realize_sample: int = 0  # dialogues rewritten by the realizer backend (0 = none, -1 = all)
     dedup_threshold: float = 0.97
-    probe_turns: int = 2000  # agent turns embedded for the text-only quality probe (notebook 01)
+    probe_turns: int = 2000  # train turns of the embedding quality probe (audit, notebooks 01-02)
 
 
 @dataclass

@@ -104,7 +104,6 @@ __all__ = [
     "simulate_call",
     "simulate_corpus",
     "split",
-    "text_only_auc",
     "to_hf_dataset",
     "turn_frame",
     "visible_merchant_facts",
@@ -599,27 +598,3 @@ def corpus_stats(dialogues: Sequence[Dialogue]) -> dict[str, Any]:
         stats["bad_types"] = {str(k): int(v) for k, v in ag.bad_type.value_counts().items()}
         stats["turns_with_violations"] = int((ag.n_violations > 0).sum())
     return stats
-
-
-def text_only_auc(
-    dialogues: Sequence[Dialogue], embedder_or_profile: Any, *, seed: int = 0, max_turns: int = 1500
-) -> dict[str, float]:
-    """How well the turn text ALONE predicts hidden quality: embeddings + logistic regression,
-    trained on 70% of merchants, ROC-AUC on the rest (at most `max_turns` agent turns)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-
-    ag = turn_frame(dialogues).query("speaker == 'agent'").reset_index(drop=True)
-    rng = np.random.default_rng(seed)
-    if len(ag) > max_turns:
-        ag = ag.iloc[np.sort(rng.choice(len(ag), max_turns, replace=False))].reset_index(drop=True)
-    merchants = np.array(sorted(ag.merchant_id.unique()))
-    rng.shuffle(merchants)
-    train = ag.merchant_id.isin(set(merchants[: int(0.7 * len(merchants))])).to_numpy()
-    x = _embed(ag.text.tolist(), embedder_or_profile)
-    y = ag.quality.astype(int).to_numpy()
-    if len(set(y[train])) < 2 or len(set(y[~train])) < 2:
-        return {"auc": math.nan, "n_train": int(train.sum()), "n_test": int((~train).sum())}
-    clf = LogisticRegression(max_iter=2000).fit(x[train], y[train])
-    auc = roc_auc_score(y[~train], clf.predict_proba(x[~train])[:, 1])
-    return {"auc": float(auc), "n_train": int(train.sum()), "n_test": int((~train).sum())}
