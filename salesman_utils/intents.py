@@ -14,8 +14,9 @@
   Bayesian posterior P(turn good | evidence) (`salesman_utils.bayes`), so the strategies of good
   turns count more than the mistakes of noisy reps.
 * `TextTagger` / `ReplyTagger` read a free-text line: ReplyTagger maps an agent utterance to its
-  intent (embedding + logistic regression trained on the corpus's agent lines); an act tagger
-  (`TextTagger.fit(..., speaker="customer")`) maps a person's line to a customer act in the demo.
+  intent (embedding + logistic regression trained on the corpus's agent lines); `ActTagger` maps a
+  customer's line to its act and objection type. They are the AGENT's own readings, fitted on the
+  training split; `agent_view` turns a call into what an agent hears (words + its own readings).
 * `IntentFSM` holds the smoothed transition probabilities P(next intent | previous intent) of the
   training calls and stated rules; `constrain(proba, history)` zeroes the moves it forbids.
 
@@ -349,6 +350,84 @@ class ReplyTagger(TextTagger):
             train_dialogues, profile, "agent", embedder, max_examples=max_examples, seed=seed
         )
         return cls(model=base.model, embedder=base.embedder, speaker="agent")
+
+
+@dataclass
+class ActTagger(TextTagger):
+    """The agent's own ears: a customer line -> (act, objection type), fitted on the training
+    split's customer lines (acts) and objection lines (types). `tag` gives the acts only."""
+
+    objection_model: LogisticRegression | None = None
+
+    @classmethod
+    def fit(  # type: ignore[override]
+        cls,
+        train_dialogues: Sequence[Dialogue],
+        profile: Profile | None = None,
+        embedder: TextEmbedder | None = None,
+        max_examples: int = 800,
+        seed: int = 0,
+    ) -> ActTagger:
+        base = TextTagger.fit(
+            train_dialogues, profile, "customer", embedder, max_examples=max_examples, seed=seed
+        )
+        pairs = [
+            (t.text, t.objection_type)
+            for d in train_dialogues
+            for t in d.turns
+            if t.speaker == "customer" and t.act == "objection" and t.objection_type
+        ][:max_examples]
+        objection_model = None
+        if len({p[1] for p in pairs}) > 1:
+            objection_model = LogisticRegression(C=4.0, max_iter=2000)
+            objection_model.fit(base.embedder([p[0] for p in pairs]), [p[1] for p in pairs])
+        return cls(base.model, base.embedder, "customer", objection_model)
+
+    def tag_full(self, texts: Sequence[str]) -> list[tuple[str, str | None]]:
+        """(act, objection type or None) per customer line."""
+        acts = self.tag(texts)
+        if not acts:
+            return []
+        types: list[str | None] = [None] * len(acts)
+        objections = [i for i, a in enumerate(acts) if a == "objection"]
+        if objections and self.objection_model is not None:
+            pred = self.objection_model.predict(self.embedder([texts[i] for i in objections]))
+            for i, t in zip(objections, pred, strict=True):
+                types[i] = str(t)
+        return list(zip(acts, types, strict=True))
+
+
+def agent_view(
+    turns: Sequence[Turn], act_tagger: Any, own_intents: Sequence[str | None] | None = None
+) -> list[Turn]:
+    """The call as an agent hears it: words only, with its own readings. Customer turns get the
+    act and objection type of the agent's `act_tagger` (an `ActTagger`, or any tagger with
+    `tag`; None leaves them unset); agent turns get `own_intents` (the agent's own planned
+    intents, aligned with its turns) or, if None, the turn's own `intent` (a corpus rep's turn,
+    or the agent's turn recorded with its plan). Nothing else is copied: no simulator act,
+    objection type, customer-tagged intent or hidden field reaches an agent.
+    Used by online calls, the evaluation items' agent input and the chat demo."""
+    said = [t.text for t in turns if t.speaker == "customer"]
+    if act_tagger is None:
+        heard: list[tuple[str | None, str | None]] = [(None, None)] * len(said)
+    elif hasattr(act_tagger, "tag_full"):
+        heard = list(act_tagger.tag_full(said))
+    else:
+        heard = [(a, None) for a in act_tagger.tag(said)]
+    n_agent = sum(t.speaker == "agent" for t in turns)
+    if own_intents is not None and len(own_intents) != n_agent:
+        raise ValueError(f"agent_view: {len(own_intents)} own intents for {n_agent} agent turns")
+    out, c, a = [], 0, 0
+    for t in turns:
+        if t.speaker == "customer":
+            act, kind = heard[c]
+            out.append(Turn("customer", t.text, act=act, objection_type=kind))
+            c += 1
+        else:
+            intent = own_intents[a] if own_intents is not None else t.intent
+            out.append(Turn("agent", t.text, intent=intent))
+            a += 1
+    return out
 
 
 # ---------------------------------------------------------------- finite-state machine
