@@ -22,12 +22,15 @@ import numpy as np
 from .config import Profile, load_profile
 from .doga import AgentState, AgentTurn, BaseAgent, dashboard_text
 from .factcheck import Product, get_product, load_products
+from .intents import agent_view
 from .simulator import MerchantProfile, Turn, eligible_products, sample_merchant
 
 
 @dataclass
 class ChatSession:
-    """One call: the agent, the product, the merchant and the visible history so far."""
+    """One call: the agent, the product, the merchant and the history so far (the merchant's
+    words; the agent's replies with its planned intent). The agent's own `act_tagger` reads the
+    merchant's acts when its view is built (`intents.agent_view`)."""
 
     agent: BaseAgent
     product: Product
@@ -57,7 +60,7 @@ def start_session(
     parts: Any = None,
 ) -> ChatSession:
     """Build a DOGA agent (classifier, FSM, library, policy backend) for one product and merchant."""
-    from .online import build_parts, load_splits, make_agent
+    from .parts import build_parts, load_splits, make_agent
 
     prof = load_profile(profile) if isinstance(profile, str) else profile
     product = get_product(product_id) if product_id else next(iter(load_products().values()))
@@ -71,9 +74,9 @@ def start_session(
 def chat_turn(session: ChatSession, text: str | None) -> AgentTurn:
     """Add the merchant's line (None: the call is just starting) and return the agent's turn."""
     if text is not None and text.strip():
-        act = session.act_tagger.tag([text])[0] if session.act_tagger is not None else None
-        session.history.append(Turn("customer", text.strip(), act=act))
-    state = AgentState(list(session.history), session.product, session.merchant, session.seed)
+        session.history.append(Turn("customer", text.strip()))
+    view = agent_view(session.history, session.act_tagger)  # the words + its own readings
+    state = AgentState(view, session.product, session.merchant, session.seed)
     turn = session.agent.respond(state)
     session.history.append(Turn("agent", turn.reply, intent=turn.intent))
     session.turns.append(turn)

@@ -13,7 +13,10 @@ counted (checked, flagged, regenerated, template, off_intent, empty).
 
 Batching: `respond_all(agents, states)` plans every state, then makes ONE chat call per backend
 (plus one per guard retry round), because on a laptop CPU generation is the bottleneck.
-Whole calls against the simulated customer live in `salesman_utils.online`.
+Whole calls against the simulated customer live in `salesman_utils.online` (DESIGN §4 names
+`doga.simulate_call`; it moved there: `online` is the arena, which imports the referee, and an
+agent module must not import it, `tests/test_boundary.py`). An agent hears a call through
+`intents.agent_view` (words and its own readings only).
 """
 
 from __future__ import annotations
@@ -183,7 +186,8 @@ class BaseAgent:
     ):
         self.profile = profile or load_profile("smoke")
         self.backend, self.product, self.merchant = backend, product, merchant
-        self.tagger = tagger
+        self.tagger = tagger  # its own reply tagger (training split): the guard's intent check
+        self.act_tagger: Any = None  # its own act tagger (`intents.agent_view`), if given
         self.max_new_tokens = max_new_tokens or self.profile.doga.max_new_tokens
         self.temperature = temperature
         self.agent_name = agent_name
@@ -434,20 +438,3 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
             )
         )
     return turns
-
-
-# DESIGN §4 names the whole-call entry points in this module; they live in `online`.
-def simulate_call(
-    agent: BaseAgent, product: Product, merchant: MerchantProfile, seed: int, profile: Profile, **kw
-) -> Any:
-    """One whole call against the simulated customer (`online.simulate_call`)."""
-    from .online import simulate_call as run
-
-    return run(agent, product, merchant, seed, profile, **kw)
-
-
-def simulate_calls(agent_factory: Any, merchants_products: Any, seeds: Any, profile: Profile, **kw):
-    """Many calls in lockstep, one batched generation per round (`online.simulate_calls`)."""
-    from .online import simulate_calls as run
-
-    return run(agent_factory, merchants_products, seeds, profile, **kw)

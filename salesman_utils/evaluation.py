@@ -183,10 +183,16 @@ def _agents(spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, parts
 def generate(spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, parts: Any) -> list:
     """`doga.AgentTurn` per item (reply, planned intent, guard actions); one batched call."""
     from .doga import AgentState, respond_all
+    from .intents import agent_view
 
     agents = _agents(spec, items, profile, parts)
-    states = [
-        AgentState(list(it.context.history), it.product, it.dialogue.merchant, seed=profile.seed)
+    states = [  # the agent hears words only: acts from its own act tagger, not the simulator's
+        AgentState(
+            agent_view(it.context.history, parts.act_tagger),
+            it.product,
+            it.dialogue.merchant,
+            seed=profile.seed,
+        )
         for it in items
     ]
     return respond_all(agents, states)

@@ -1,42 +1,52 @@
-"""Whole calls of an agent against the simulated customer, and the parts a DOGA agent is built from.
+"""The arena: whole calls of an agent against the simulated customer, scored by the referee.
+
+This module is where the two sides meet, so it may import both: the agents (`doga`, `parts`) and
+the referee (`referee.perception`, `metrics`). Agent-side modules must never import it
+(`tests/test_boundary.py`).
 
 `simulate_calls` plays many calls in lockstep: each round makes ONE batched generation for every live
-call (`doga.respond_all`). The customer is the corpus's `CustomerSimulator` (same latent dynamics),
-reading a free-text reply through:
-* intent = `ReplyTagger` tag of the reply;
-* faithful = `fact_check(reply, product, merchant)` finds nothing;
-* personalized = `doga.uses_merchant_data` (the reply states this merchant's metrics/peer medians);
-* is_expert_move = tagged intent == `CustomerSimulator.expert_intent()`.
-Customer lines come from the simulator's templates (fast, deterministic).
+call (`doga.respond_all`). The agent hears the call through `intents.agent_view`: the customer's
+words with ITS OWN act tagger's readings, its own past turns with its own planned intent; no
+simulator label. The customer is the corpus's `CustomerSimulator` (same latent dynamics), reading a
+free-text reply through the referee's perception (`referee.perception.CustomerPerception`, fitted
+on the held-out rep bank, never on corpus turns):
+* intent = the perception's tag of the reply;
+* adapted = the perception's reading (Opening register, Business_Analysis on the weakest metric,
+  Product_Introduction with this merchant's data), passed as `personalized`;
+* faithful = the referee's own check (`referee.facts.check`) finds nothing;
+* is_expert_move = heard intent == `CustomerSimulator.expert_intent()`.
+The agent's own tag of its reply (its `ReplyTagger`, the one its guard uses) and the guard's
+checker (`factcheck.fact_check`) on the final reply are recorded beside the referee's, so that a
+notebook can show how often they agree. Customer lines come from the simulator's templates.
 
-`build_parts` fits (or loads from a cache keyed by the training data) the next-intent classifier,
-the FSM and the taggers; `best_grpo_adapter` finds the GRPO policy named by `doga.grpo_variant`.
+What a DOGA agent is built from lives in `parts` (agent side); its names are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import pickle
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import Profile, paths, repo_relative
-from .corpus import load_corpus, simulate_corpus, split, visible_turn
-from .doga import AgentState, BaseAgent, DOGAAgent, PlainAgent, respond_all, uses_merchant_data
+from .config import Profile
+from .doga import AgentState, BaseAgent, respond_all
 from .factcheck import Product, fact_check, get_product
-from .intents import IntentClassifier, IntentFSM, ReplyTagger, TextEmbedder, TextTagger
+from .intents import agent_view
+from .metrics import wilson_ci
+from .parts import (  # noqa: F401  (re-exported: notebooks and evaluation use online.*)
+    PARTS_VERSION,
+    DogaParts,
+    best_grpo_adapter,
+    build_parts,
+    load_splits,
+    make_agent,
+)
+from .referee.perception import CustomerPerception, load_or_fit
 from .simulator import AgentProfile, CustomerSimulator, Dialogue, MerchantProfile, Turn
-
-PARTS_VERSION = 1
-
+from .stats import min_detectable_difference
 
 # ---------------------------------------------------------------- calls
 
@@ -47,7 +57,9 @@ def simulate_calls(
     seeds: Sequence[int],
     profile: Profile,
     *,
-    tagger: TextTagger | None = None,
+    perception: CustomerPerception | None = None,
+    act_tagger: Any = None,
+    tagger: Any = None,
     max_turns: int | None = None,
     system: str | None = None,
     progress: bool = True,
@@ -55,9 +67,13 @@ def simulate_calls(
     """Play one call per (merchant, product) pair and seed, all calls in lockstep.
 
     `agent_factory` is an agent (shared by all calls: states carry product and merchant) or a
-    callable (product, merchant) -> agent. Agent turns carry `intent` = the tagged intent of the
-    reply and, in `hidden` (evaluation only), the planned intent, expert intent, quality,
-    faithfulness, personalization, violations and guard actions.
+    callable (product, merchant) -> agent. `perception` is the customer's (default: the profile's
+    cached `referee.perception.load_or_fit`); `act_tagger` the agent's own ears (default: the
+    agent's `act_tagger`, set by `parts.make_agent`); `tagger` the agent's own reply tagger
+    (default: the agent's `tagger`). Agent turns carry `intent` = the intent the customer heard
+    and, in `hidden` (evaluation only), the planned and own-tagged intents, expert intent,
+    quality, faithfulness and findings of the referee, the guard checker's findings, the guard's
+    actions and whether the reply is the model's (`reply_kind` llm) or a template.
     """
     if len(seeds) != len(merchants_products):
         raise ValueError(f"simulate_calls: {len(seeds)} seeds for {len(merchants_products)} calls")
@@ -66,22 +82,30 @@ def simulate_calls(
         agent_factory if isinstance(agent_factory, BaseAgent) else agent_factory(p, m)
         for m, p in merchants_products
     ]
-    tagger = tagger or getattr(agents[0], "tagger", None) if agents else tagger
-    if agents and tagger is None:
-        raise ValueError("simulate_calls: no ReplyTagger (pass tagger= or give the agent one)")
-    system = system or (agents[0].name if agents else "agent")
+    if not agents:
+        return []
+    tagger = tagger or getattr(agents[0], "tagger", None)
+    act_tagger = act_tagger or getattr(agents[0], "act_tagger", None)
+    if tagger is None or act_tagger is None:
+        raise ValueError(
+            "simulate_calls: the agent's own reply tagger and act tagger are needed "
+            "(pass tagger=/act_tagger=, e.g. DogaParts.tagger/.act_tagger, or use make_agent)"
+        )
+    perception = perception or load_or_fit(profile)
+    system = system or agents[0].name
     sims = [
         CustomerSimulator(m, p, seed=[int(s), 11], max_turns=max_turns)
         for (m, p), s in zip(merchants_products, seeds, strict=True)
     ]
     turns: list[list[Turn]] = [[] for _ in sims]
+    own: list[list[str | None]] = [[] for _ in sims]  # the agent's own intent of each of its turns
     live = list(range(len(sims)))
     bar = tqdm(total=max_turns, desc=f"{system} calls", disable=not progress)
     rnd = 0
     while live:
         states = [
             AgentState(
-                [visible_turn(t) for t in turns[i]],
+                agent_view(turns[i], act_tagger, own[i]),
                 merchants_products[i][1],
                 merchants_products[i][0],
                 seed=profile.seed + rnd,
@@ -89,9 +113,16 @@ def simulate_calls(
             for i in live
         ]
         outs = respond_all([agents[i] for i in live], states)
-        tags = tagger.tag([o.reply for o in outs])
-        for i, out, tag in zip(live, outs, tags, strict=True):
-            _play(sims[i], turns[i], out, tag, *merchants_products[i])
+        replies = [o.reply for o in outs]
+        own_tags = tagger.tag(replies)
+        heard = perception.perceive(
+            replies,
+            [merchants_products[i][1] for i in live],
+            [merchants_products[i][0] for i in live],
+        )
+        for i, out, tag, h in zip(live, outs, own_tags, heard, strict=True):
+            own[i].append(out.intent or tag)
+            _play(sims[i], turns[i], out, tag, h, *merchants_products[i])
         live = [i for i in live if not sims[i].done]
         rnd += 1
         bar.update(1)
@@ -109,23 +140,31 @@ def simulate_calls(
     ]
 
 
-def _play(sim: CustomerSimulator, turns: list[Turn], out: Any, tag: str, m, p) -> None:
-    expert = sim.expert_intent()
-    violations = fact_check(out.reply, p, m)
-    personalized = uses_merchant_data(out.reply, m)
-    act, text, _, _ = sim.step(tag, not violations, personalized, is_expert_move=tag == expert)
+def _play(sim: CustomerSimulator, turns: list[Turn], out: Any, own_tag: str, heard: Any, m, p):
+    expert, script = sim.expert_intent(), sim.script_intent()
+    guard_findings = fact_check(out.reply, p, m)
+    act, text, _, _ = sim.step(
+        heard.intent, heard.faithful, heard.adapted, is_expert_move=heard.intent == expert
+    )
+    guard = out.guard or {}
     hidden = {
         "quality": sim.last_quality,
         "expert_intent": expert,
+        "script_intent": script,
         "planned_intent": out.intent,
-        "faithful": not violations,
-        "personalized": personalized,
-        "violations": [v.__dict__ for v in violations],
+        "agent_tag": own_tag,
+        "referee_intent": heard.intent,
+        "faithful": heard.faithful,
+        "adapted": heard.adapted,
+        "personalized": heard.adapted,
+        "violations": [f.__dict__ for f in heard.findings],
+        "guard_violations": [v.__dict__ for v in guard_findings],
+        "reply_kind": "template" if guard.get("template") or guard.get("empty") else "llm",
         "guard": out.guard,
         "entry_id": out.entry_id,
         "outline": out.outline,
     }
-    turns.append(Turn("agent", out.reply, intent=tag, hidden=hidden))
+    turns.append(Turn("agent", out.reply, intent=heard.intent, hidden=hidden))
     turns.append(Turn("customer", text, act=act, objection_type=sim.last_objection_type))
 
 
@@ -144,28 +183,35 @@ def simulate_call(
 # ---------------------------------------------------------------- summaries
 
 
+def _rates(agent: Sequence[Turn]) -> dict[str, float]:
+    n = max(1, len(agent))
+    return {
+        "expert_move_rate": sum(t.intent == t.hidden.get("expert_intent") for t in agent) / n,
+        "referee_violations_per_100": 100
+        * sum(len(t.hidden.get("violations", [])) for t in agent)
+        / n,
+    }
+
+
 def summarize_calls(dialogues: Sequence[Dialogue], system: str) -> dict[str, Any]:
-    """Conversion, hang-ups and fact violations per 100 agent turns, with 95% Wilson intervals."""
-    try:
-        from .metrics import wilson_ci
-    except ImportError:  # pragma: no cover
-        from .corpus import wilson_interval
-
-        def wilson_ci(k: int, n: int) -> tuple[float, float, float]:
-            return (k / n if n else float("nan"), *wilson_interval(k, n))
-
+    """Conversion and hang-ups with 95% Wilson intervals (`metrics.wilson_ci`); per reply: the
+    referee's violations, the guard checker's flags and their disagreements, the agreement of the
+    agent's own tagger with the customer's, and the model-written vs template replies."""
     n = len(dialogues)
     conv = sum(d.outcome == "success" for d in dialogues)
     hang = sum(d.outcome == "hangup" for d in dialogues)
     agent = [t for d in dialogues for t in d.turns if t.speaker == "agent"]
-    n_viol = sum(len(t.hidden.get("violations", [])) for t in agent)
     turns_viol = sum(bool(t.hidden.get("violations")) for t in agent)
+    guard_flag = [bool(t.hidden.get("guard_violations")) for t in agent]
     guard: Counter[str] = Counter()
     for t in agent:
-        guard.update(t.hidden.get("guard", {}))
+        guard.update(t.hidden.get("guard", {}) or {})
     rate, lo, hi = wilson_ci(conv, n)
     h_rate, h_lo, h_hi = wilson_ci(hang, n)
     v_rate, v_lo, v_hi = wilson_ci(turns_viol, len(agent))
+    tagged = [t for t in agent if t.hidden.get("agent_tag")]
+    agree = sum(t.hidden["agent_tag"] == t.hidden.get("referee_intent", t.intent) for t in tagged)
+    kinds = Counter(t.hidden.get("reply_kind", "llm") for t in agent)
     return {
         "system": system,
         "n": n,
@@ -177,15 +223,20 @@ def summarize_calls(dialogues: Sequence[Dialogue], system: str) -> dict[str, Any
         "hangup_rate": h_rate,
         "hangup_lo": h_lo,
         "hangup_hi": h_hi,
-        "violations_per_100": 100 * n_viol / max(1, len(agent)),
+        "agent_turns": len(agent),
+        **_rates(agent),
         "violating_turns_per_100": 100 * v_rate,
         "violating_lo": 100 * v_lo,
         "violating_hi": 100 * v_hi,
-        "agent_turns": len(agent),
-        "expert_move_rate": sum(t.intent == t.hidden.get("expert_intent") for t in agent)
-        / max(1, len(agent)),
-        "personalized_rate": sum(bool(t.hidden.get("personalized")) for t in agent)
-        / max(1, len(agent)),
+        "guard_flagged_per_100": 100 * sum(guard_flag) / max(1, len(agent)),
+        "guard_referee_disagree": sum(
+            g != bool(t.hidden.get("violations")) for g, t in zip(guard_flag, agent, strict=True)
+        ),
+        "tagger_agreement": agree / len(tagged) if tagged else float("nan"),
+        "tagger_n": len(tagged),
+        "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / max(1, len(agent)),
+        "llm_replies": kinds["llm"],
+        "template_replies": kinds["template"],
         "guard_regenerated": guard["regenerated"],
         "guard_template": guard["template"],
     }
@@ -194,6 +245,31 @@ def summarize_calls(dialogues: Sequence[Dialogue], system: str) -> dict[str, Any
 def online_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
     """One row per system (see `summarize_calls`)."""
     return pd.DataFrame([summarize_calls(d, s) for s, d in results.items()])
+
+
+def reply_kinds_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
+    """Per system and reply kind (llm = the model's reply passed the guard; template = the guard's
+    or an empty reply's fallback): replies, expert-move rate, referee violations per 100."""
+    rows = []
+    for system, dialogues in results.items():
+        agent = [t for d in dialogues for t in d.turns if t.speaker == "agent"]
+        for kind in ("llm", "template"):
+            part = [t for t in agent if t.hidden.get("reply_kind", "llm") == kind]
+            rows.append({"system": system, "kind": kind, "replies": len(part), **_rates(part)})
+    return pd.DataFrame(rows)
+
+
+def detectable_difference_line(table: pd.DataFrame, alpha: float = 0.05, power: float = 0.8):
+    """A sentence: the smallest conversion difference these calls could detect
+    (`stats.min_detectable_difference` at the pooled observed rate, the smallest n per system)."""
+    n = int(table["n"].min()) if len(table) else 0
+    base = float(table["conversions"].sum() / max(1, table["n"].sum()))
+    mdd = min_detectable_difference(n, base, alpha, power)
+    return (
+        f"With {n} calls per system and a pooled conversion rate of {base:.1%}, a two-sided "
+        f"two-proportion test (alpha {alpha}, power {power}) detects a difference of "
+        f"{mdd:.1%} or more; smaller differences between systems are not readable here."
+    )
 
 
 def online_cases(
@@ -213,123 +289,6 @@ def online_cases(
 
 
 # ---------------------------------------------------------------- parts and adapters
-
-
-def load_splits(profile: Profile) -> tuple[dict[str, list[Dialogue]], str]:
-    """Notebook 01's corpus; if it is absent, simulate one with the profile's settings (say so)."""
-    folder = paths(profile).corpus
-    if (folder / "manifest.json").exists():
-        return load_corpus(folder, with_hidden=True), f"loaded from {repo_relative(folder)}"
-    c = profile.corpus
-    dialogues = simulate_corpus(c.n_calls, seed=c.seed, disfluency=c.disfluency)
-    note = f"simulated {c.n_calls} calls (no corpus at {repo_relative(folder)}: run notebook 01)"
-    return split(dialogues, seed=c.split_seed, fractions=tuple(c.split_fractions)), note
-
-
-@dataclass
-class DogaParts:
-    """What a DOGA agent needs besides a backend (the library may be None if absent)."""
-
-    classifier: IntentClassifier
-    fsm: IntentFSM
-    tagger: ReplyTagger
-    act_tagger: TextTagger
-    library: Any = None
-    library_note: str = ""
-
-
-def _train_key(train: Sequence[Dialogue], profile: Profile, weights: Any) -> str:
-    calls = [(d.id, d.outcome, d.turns[0].text) for d in train]
-    w = None if weights is None else np.round(np.asarray(weights, dtype=float), 6).tolist()
-    blob = json.dumps([PARTS_VERSION, profile.models.embedder, calls, w])
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _posteriors(profile: Profile, splits: dict[str, list[Dialogue]]) -> Any:
-    try:
-        from .bayes import posteriors_for
-    except ImportError:
-        return None
-    return posteriors_for(profile, splits)
-
-
-def build_parts(
-    profile: Profile,
-    splits: dict[str, list[Dialogue]],
-    posteriors: Any = None,
-    use_cache: bool = True,
-) -> DogaParts:
-    """Fit classifier, FSM and taggers on the training split (cached on disk by its content), and
-    load or build the script library of notebook 03."""
-    train = splits["train"]
-    posteriors = posteriors if posteriors is not None else _posteriors(profile, splits)
-    train_post = posteriors.get("train") if isinstance(posteriors, dict) else posteriors
-    key = _train_key(train, profile, train_post)
-    cache = paths(profile).models / "doga" / f"parts-{key}.pkl"
-    if use_cache and cache.exists():
-        parts = pickle.loads(cache.read_bytes())
-    else:
-        emb = TextEmbedder(profile)
-        parts = DogaParts(
-            classifier=IntentClassifier.fit(train, profile, posteriors=train_post, embedder=emb),
-            fsm=IntentFSM.fit(train),
-            tagger=ReplyTagger.fit(train, profile, embedder=emb),
-            act_tagger=TextTagger.fit(train, profile, speaker="customer", embedder=emb),
-        )
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(pickle.dumps(parts))
-    try:
-        from .library import load_or_build
-
-        parts.library = load_or_build(profile, splits, posteriors)
-        parts.library_note = "script library of notebook 03"
-    except ImportError:
-        parts.library, parts.library_note = None, "no salesman_utils.library: built-in lines"
-    return parts
-
-
-def best_grpo_adapter(profile: Profile) -> tuple[str | None, Path | None, str]:
-    """(variant, adapter folder, note) of the GRPO policy that `best_grpo_doga` runs under DOGA.
-
-    The variant is the profile's `doga.grpo_variant` (default `grpo_bayes`, the paper's best: GRPO
-    with R_bayes and no SFT). It is set in the profile rather than picked from notebook 02's held-out
-    table, because those contexts are among the items notebook 05 scores: picking there would select
-    on the test items. Without the adapter: (None, None, why) = the system is skipped.
-    """
-    variant = profile.doga.grpo_variant
-    folder = paths(profile).models / variant / "adapter"
-    if (folder / "adapter_config.json").exists():
-        return variant, folder, f"doga.grpo_variant = {variant}"
-    return (
-        None,
-        None,
-        f"no {variant} adapter at {repo_relative(folder)} (doga.grpo_variant; run notebook 02)",
-    )
-
-
-def make_agent(
-    kind: str,
-    parts: DogaParts,
-    profile: Profile,
-    adapter: str | Path | None = None,
-    name: str | None = None,
-    **kwargs: Any,
-) -> BaseAgent:
-    """A `plain` or `doga` agent on the profile's policy backend (+ LoRA adapter)."""
-    from .llm import make_backend
-
-    spec = {**vars(profile.models.policy), "adapter": str(adapter) if adapter else None}
-    backend = make_backend(spec, profile=profile)
-    common = {
-        "profile": profile,
-        "tagger": parts.tagger,
-        "name": name,
-    }
-    if kind == "plain":
-        return PlainAgent(backend, **common, **kwargs)
-    if kind == "doga":
-        return DOGAAgent(backend, parts.library, parts.classifier, parts.fsm, **common, **kwargs)
-    raise ValueError(f"agent kind must be plain or doga, got {kind!r}")
 
 
 def transcript(dialogue: Dialogue, width: int = 110) -> str:

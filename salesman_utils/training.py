@@ -462,7 +462,7 @@ EVAL_COLUMNS = {  # column -> (table name, scale)
 
 def eval_table(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per system: each metric's mean with its bootstrap 95% interval over eval items."""
-    from .metrics import summarize
+    from .stats import summarize
 
     order = list(dict.fromkeys(items["system"]))
     table = pd.DataFrame({"system": order})

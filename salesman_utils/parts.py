@@ -1,0 +1,148 @@
+"""What a DOGA agent is built from, all fitted on the TRAINING split (agent side: no referee).
+
+`build_parts` fits (or loads from a cache keyed by the training data) the next-intent classifier,
+the FSM, the agent's own reply tagger (its guard's intent check) and its own act tagger (how it
+hears the customer), and loads notebook 03's script library; `make_agent` puts a plain or DOGA
+agent on the profile's policy backend; `best_grpo_adapter` finds the GRPO policy named by
+`doga.grpo_variant`; `load_splits` loads notebook 01's corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Profile, paths, repo_relative
+from .corpus import load_corpus, simulate_corpus, split
+from .doga import BaseAgent, DOGAAgent, PlainAgent
+from .intents import ActTagger, IntentClassifier, IntentFSM, ReplyTagger, TextEmbedder
+from .simulator import Dialogue
+
+PARTS_VERSION = 2  # 2: classifier remembers the customer's earlier words; ActTagger
+
+
+def load_splits(profile: Profile) -> tuple[dict[str, list[Dialogue]], str]:
+    """Notebook 01's corpus; if it is absent, simulate one with the profile's settings (say so)."""
+    folder = paths(profile).corpus
+    if (folder / "manifest.json").exists():
+        return load_corpus(folder, with_hidden=True), f"loaded from {repo_relative(folder)}"
+    c = profile.corpus
+    dialogues = simulate_corpus(c.n_calls, seed=c.seed, disfluency=c.disfluency)
+    note = f"simulated {c.n_calls} calls (no corpus at {repo_relative(folder)}: run notebook 01)"
+    return split(dialogues, seed=c.split_seed, fractions=tuple(c.split_fractions)), note
+
+
+@dataclass
+class DogaParts:
+    """What a DOGA agent needs besides a backend (the library may be None if absent)."""
+
+    classifier: IntentClassifier
+    fsm: IntentFSM
+    tagger: ReplyTagger
+    act_tagger: ActTagger  # the agent's own ears: customer line -> act, objection type
+    library: Any = None
+    library_note: str = ""
+
+
+def _train_key(train: Sequence[Dialogue], profile: Profile, weights: Any) -> str:
+    calls = [(d.id, d.outcome, d.turns[0].text) for d in train]
+    w = None if weights is None else np.round(np.asarray(weights, dtype=float), 6).tolist()
+    blob = json.dumps([PARTS_VERSION, profile.models.embedder, calls, w])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _posteriors(profile: Profile, splits: dict[str, list[Dialogue]]) -> Any:
+    try:
+        from .bayes import posteriors_for
+    except ImportError:
+        return None
+    return posteriors_for(profile, splits)
+
+
+def build_parts(
+    profile: Profile,
+    splits: dict[str, list[Dialogue]],
+    posteriors: Any = None,
+    use_cache: bool = True,
+) -> DogaParts:
+    """Fit classifier, FSM and taggers on the training split (cached on disk by its content), and
+    load or build the script library of notebook 03."""
+    train = splits["train"]
+    posteriors = posteriors if posteriors is not None else _posteriors(profile, splits)
+    train_post = posteriors.get("train") if isinstance(posteriors, dict) else posteriors
+    key = _train_key(train, profile, train_post)
+    cache = paths(profile).models / "doga" / f"parts-{key}.pkl"
+    if use_cache and cache.exists():
+        parts = pickle.loads(cache.read_bytes())
+    else:
+        emb = TextEmbedder(profile)
+        parts = DogaParts(
+            classifier=IntentClassifier.fit(train, profile, posteriors=train_post, embedder=emb),
+            fsm=IntentFSM.fit(train),
+            tagger=ReplyTagger.fit(train, profile, embedder=emb),
+            act_tagger=ActTagger.fit(train, profile, embedder=emb),
+        )
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps(parts))
+    try:
+        from .library import load_or_build
+
+        parts.library = load_or_build(profile, splits, posteriors)
+        parts.library_note = "script library of notebook 03"
+    except ImportError:
+        parts.library, parts.library_note = None, "no salesman_utils.library: built-in lines"
+    return parts
+
+
+def best_grpo_adapter(profile: Profile) -> tuple[str | None, Path | None, str]:
+    """(variant, adapter folder, note) of the GRPO policy that `best_grpo_doga` runs under DOGA.
+
+    The variant is the profile's `doga.grpo_variant` (default `grpo_bayes`, the paper's best: GRPO
+    with R_bayes and no SFT). It is set in the profile rather than picked from notebook 02's held-out
+    table, because those contexts are among the items notebook 05 scores: picking there would select
+    on the test items. Without the adapter: (None, None, why) = the system is skipped.
+    """
+    variant = profile.doga.grpo_variant
+    folder = paths(profile).models / variant / "adapter"
+    if (folder / "adapter_config.json").exists():
+        return variant, folder, f"doga.grpo_variant = {variant}"
+    return (
+        None,
+        None,
+        f"no {variant} adapter at {repo_relative(folder)} (doga.grpo_variant; run notebook 02)",
+    )
+
+
+def make_agent(
+    kind: str,
+    parts: DogaParts,
+    profile: Profile,
+    adapter: str | Path | None = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> BaseAgent:
+    """A `plain` or `doga` agent on the profile's policy backend (+ LoRA adapter)."""
+    from .llm import make_backend
+
+    spec = {**vars(profile.models.policy), "adapter": str(adapter) if adapter else None}
+    backend = make_backend(spec, profile=profile)
+    common = {
+        "profile": profile,
+        "tagger": parts.tagger,
+        "name": name,
+    }
+    if kind == "plain":
+        agent: BaseAgent = PlainAgent(backend, **common, **kwargs)
+    elif kind == "doga":
+        agent = DOGAAgent(backend, parts.library, parts.classifier, parts.fsm, **common, **kwargs)
+    else:
+        raise ValueError(f"agent kind must be plain or doga, got {kind!r}")
+    agent.act_tagger = parts.act_tagger  # how it hears the customer (`intents.agent_view`)
+    return agent

@@ -1,0 +1,31 @@
+"""Plain statistics shared by both sides (`salesman_utils.stats`)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from salesman_utils import metrics, stats
+
+
+def test_min_detectable_difference_closed_form():
+    # h = (z_.975 + z_.8) * sqrt(2 / 40) = 0.6265; p2 = sin(asin(sqrt(.1)) + h / 2)^2 = 0.3516
+    assert stats.min_detectable_difference(40, 0.1) == pytest.approx(0.2516, abs=1e-3)
+    a, b = stats.min_detectable_difference(40, 0.2), stats.min_detectable_difference(400, 0.2)
+    assert 0 < b < a < 0.8  # more calls, smaller detectable difference
+    assert stats.min_detectable_difference(6, 0.1) > 0.5
+    assert stats.min_detectable_difference(1, 0.9) == pytest.approx(0.1)  # capped at p2 = 1
+    assert math.isnan(stats.min_detectable_difference(0, 0.1))
+
+
+def test_min_detectable_difference_matches_statsmodels_when_installed():
+    power = pytest.importorskip("statsmodels.stats.power")
+    d = stats.min_detectable_difference(50, 0.15)
+    h = 2 * math.asin(math.sqrt(0.15 + d)) - 2 * math.asin(math.sqrt(0.15))
+    got = power.NormalIndPower().power(h, nobs1=50, alpha=0.05, ratio=1.0)
+    assert got == pytest.approx(0.8, abs=1e-3)
+
+
+def test_metrics_reexports_the_intervals():
+    assert metrics.wilson_ci is stats.wilson_ci and metrics.bootstrap_ci is stats.bootstrap_ci
