@@ -2,7 +2,7 @@
 is visible (DESIGN.md §5, §7b)?
 
 Referee side: this module reads `Turn.hidden` and trains probes on the hidden labels of the train
-split. Agents, training, rewards and the script library must never import it (tests/test_audit.py
+split. Agents, training, rewards and the script library must never import it (tests/test_boundary.py
 checks the import boundary).
 
 Instruments, all fitted on `train` and scored on held-out `test` calls, one value per agent turn in

@@ -1,11 +1,9 @@
 """Referee-side audit instruments: probes of the hidden quality, the checker as a detector, the
-verbatim share of the expert reference, and the import boundary that keeps them from agents."""
+verbatim share of the expert reference (the import boundary is tests/test_boundary.py)."""
 
-import ast
 import copy
 import hashlib
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +12,6 @@ from sklearn.metrics import roc_auc_score
 from salesman_utils import audit
 from salesman_utils.bayes import hidden_quality, naive_labels
 from salesman_utils.corpus import Turn, fact_check, get_product, simulate_corpus, split
-
-PACKAGE = Path(audit.__file__).parent
-NO_REFEREE = ("doga", "training", "rewards", "library")  # agents, training, the script library
 
 
 def hash_embed(texts):
@@ -262,38 +257,3 @@ def test_hidden_truth_audit_rows_and_metrics(parts, calls):
     assert flat["checker_recall_n"] == check["tp"] + check["fn"]
     assert flat["structure_gbm_auc_n"] == hidden_quality(test).size
     assert not math.isnan(flat["expert_text_verbatim_share_lo"])
-
-
-# ---------------------------------------------------------------- import boundary
-
-
-def _package_imports(module: str) -> set[str]:
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            base = (node.module or "").removeprefix("salesman_utils").lstrip(".")
-            if node.level or (node.module or "").startswith("salesman_utils"):
-                found |= {base} if base else {a.name for a in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {
-                a.name.removeprefix("salesman_utils.")
-                for a in node.names
-                if a.name.startswith("salesman_utils.")
-            }
-    return {m.split(".")[0] for m in found if (PACKAGE / f"{m.split('.')[0]}.py").exists()}
-
-
-def test_agents_training_and_library_never_reach_the_audit():
-    for start in NO_REFEREE:
-        seen, todo = set(), [start]
-        while todo:
-            m = todo.pop()
-            if m not in seen:
-                seen.add(m)
-                todo.extend(_package_imports(m))
-        assert "audit" not in seen, f"salesman_utils.{start} imports audit (directly or not)"
-
-
-def test_import_walker_finds_imports():
-    assert {"bayes", "corpus", "metrics"} <= _package_imports("audit")
