@@ -367,7 +367,8 @@ def merchant_text(facts: dict[str, Any]) -> str:
     m, p = facts.get("metrics", {}), facts.get("peer_medians", {})
     unit = {"conversion": "%"}
     stats = ", ".join(
-        f"{k.replace('monthly_', '')} {m[k]:g}{unit.get(k, '')} (peers {p.get(k, float('nan')):g})"
+        f"{k.replace('monthly_', '')} {m[k]:g}{unit.get(k, '')} "
+        f"(peers {p.get(k, float('nan')):g}{unit.get(k, '')})"
         for k in m
     )
     who = f"{facts['name']} ({facts['category']}, {facts['city']}), {facts['owner']}"
