@@ -10,6 +10,11 @@ Reported per optimizer step (steps that generate and steps that reuse a generate
 jobs the wall time inflates; the CPU time does not, and on an idle 2-core machine the wall time is
 about CPU time / (threads x ~0.85). Also peak resident memory (model, embedder, optimizer,
 activations) and, on CUDA, peak GPU memory.
+
+Beside it, a bare TRL `GRPOTrainer` with the same `GRPOConfig`, LoRA, model and prompts, but one
+trivial reward (reply length) instead of ours, times the same number of steps: the ratio of the two
+per-step times is what our rewards (embeddings, fact check, format) and callbacks add over TRL.
+`--skip-bare` leaves it out.
 """
 
 from __future__ import annotations
@@ -44,12 +49,38 @@ class _StepClock:
         return Clock()
 
 
+def _bare_trl_step_times(prof, data, tmp: str) -> list[tuple[float, float]]:
+    """Per generating step (wall, CPU) of a bare TRL `GRPOTrainer` with our `GRPOConfig` and
+    LoRA on the same prompts, with one trivial reward (completion length) and no callbacks but
+    the clock."""
+    from trl import GRPOTrainer
+
+    from salesman_utils.training import grpo_config, lora_config, policy_model_id
+
+    def length_reward(prompts, completions, **kw):
+        return [float(len(str(c))) / 100.0 for c in completions]
+
+    clock = _StepClock()
+    trainer = GRPOTrainer(
+        model=policy_model_id(prof),
+        reward_funcs=[length_reward],
+        args=grpo_config(prof, f"{tmp}/bare", [1.0]),
+        train_dataset=data.select_columns(["prompt"]),
+        peft_config=lora_config(prof),
+        callbacks=[clock],
+    )
+    trainer.train()
+    logged = {h["step"] for h in trainer.state.log_history if "reward" in h}
+    return [clock.steps[s] for s in sorted(logged) if s in clock.steps]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="tutorial")
     parser.add_argument("--variant", default="grpo_bayes", choices=["grpo_sim", "grpo_bayes"])
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--skip-bare", action="store_true", help="no bare TRL GRPOTrainer run")
     args = parser.parse_args()
 
     import numpy as np
@@ -79,6 +110,7 @@ def main() -> None:
         t0 = time.time()
         _, history = train_grpo(prof, args.variant, data, callbacks=[clock])
         wall = time.time() - t0
+        bare = None if args.skip_bare else _bare_trl_step_times(prof, data, tmp)
     steps = [h for h in history if "step_time" in h]
     generating = {h["step"] for h in steps if "reward" in h}
     gen = [clock.steps[s] for s in sorted(generating)]
@@ -102,8 +134,12 @@ def main() -> None:
         f"{np.mean([h['completions/mean_length'] for h in steps if 'reward' in h]):.0f} tokens"
     )
     print(f"peak RSS: {rss_gib:.2f} GiB")
-    if torch.cuda.is_available():
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    if bare is not None and gen and bare:
+        (ow, oc), (bw, bc) = np.mean(gen, axis=0), np.mean(bare, axis=0)
+        print(
+            f"bare TRL GRPOTrainer, same config, trivial reward (n={len(bare)}): wall {bw:.1f} s, "
+            f"CPU {bc:.1f} s per step; ours / bare = {ow / bw:.2f} (wall), {oc / bc:.2f} (CPU)"
+        )
 
 
 if __name__ == "__main__":

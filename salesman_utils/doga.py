@@ -120,8 +120,10 @@ class AgentTurn:
 
 
 def clean_reply(text: str, agent_name: str = "Alex") -> str:
-    """The spoken reply: plan stripped, no speaker labels, no continued dialogue, <= 3 sentences."""
+    """The spoken reply: a plan line (earlier format) stripped, no speaker labels, no continued
+    dialogue, no markup bullets, <= 3 sentences."""
     reply = parse_completion(text or "")[2]
+    reply = re.sub(r"(?m)^\s*(?:[-*\u2022]|#+)\s*", "", reply).replace("**", "")
     reply = re.split(r"\n\s*(?:customer|merchant|user|owner)\b\s*:", reply, flags=re.I)[0]
     reply = re.sub(
         rf"^\s*(?:agent|rep|assistant|{re.escape(agent_name)})\s*:\s*", "", reply, flags=re.I
@@ -155,12 +157,11 @@ def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> s
 
 
 def outline_instruction(intent: str, outline: Sequence[str]) -> str:
-    """DOGA's addition to the prompt: the move, its outline, and the plan line to start with."""
-    steps = "\n".join(f"{i + 1}. {x}" for i, x in enumerate(outline))
-    return (
-        f"Your move now: {intent} ({INTENT_PLANS.get(intent, '')}). Follow this outline:\n"
-        f"{steps}\nStart with 'Plan: {intent} - ' and then 'Reply: '."
-    )
+    """DOGA's addition to the system message, in plain words: the aim of the chosen move and its
+    outline. No intent name and no example reply (the 135M model echoes both)."""
+    aim = INTENT_PLANS.get(intent, "move the call forward")
+    steps = "; ".join(x.rstrip(". ") for x in outline if x)
+    return f"Your aim now: {aim}." + (f" Outline: {steps}." if steps else "")
 
 
 # ---------------------------------------------------------------- agents
@@ -206,8 +207,8 @@ class BaseAgent:
         self, product: Product, merchant: MerchantProfile, history: Sequence[Turn]
     ) -> list[dict[str, str]]:
         """Notebook 02's training prompt (`rewards.build_prompt`): system = role, product facts,
-        merchant dashboard, answer format; user = the call so far. Policies trained there see
-        their own prompt format here."""
+        merchant dashboard, rules; then the call as user/assistant turns. Policies trained there
+        see their own prompt format here."""
         ctx = AgentTurnContext(len(history), list(history), None, product)
         call = SimpleNamespace(agent=SimpleNamespace(name=self.agent_name), merchant=merchant)
         return build_prompt(ctx, call, self.profile)
@@ -311,8 +312,9 @@ class DOGAAgent(BaseAgent):
             entry_id, steps, line = self._outline(intent, s.history, product, merchant)
             outline = [*steps, f"Say something like: {line}"]
             prompt = self.base_prompt(product, merchant, s.history)
-            # the move goes last in the user turn: the small model attends to the end most
-            prompt[-1]["content"] += "\n\n" + outline_instruction(intent, outline)
+            # the move and outline, in plain words, end the system message; the template line
+            # (the last outline item) stays out of the prompt: it is the guard's fallback only
+            prompt[0]["content"] += "\n" + outline_instruction(intent, steps)
             out.append(
                 {
                     "intent": intent,

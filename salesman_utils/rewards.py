@@ -3,12 +3,11 @@
 Every reward has TRL's signature ``f(prompts, completions, **columns) -> list[float]``: `completions`
 are strings, or message lists ``[{"role": "assistant", "content": ...}]`` for conversational prompts,
 and the other dataset columns (``reference``, ``prototype``, ``weight``, ``product_id``, ...) arrive
-as keyword lists aligned with the completions. A completion uses the reasoning-aware format
-
-    Plan: <Intent> - <a few words>
-    Reply: <what the rep says>
-
-and `parse_completion` splits it; similarity and faithfulness look at the reply part only.
+as keyword lists aligned with the completions. The policy's prompt is a plain chat (`build_prompt`:
+the knowledge base, the dashboard and the rules in the system message, the call as user/assistant
+turns) and a completion is one spoken turn: no plan line, no labels. `parse_completion` still
+splits the earlier ``Plan: ...\nReply: ...`` format (a plain reply parses as ``(None, None, text)``),
+so similarity and faithfulness look at the reply part whatever the model wrote.
 DESIGN.md §6: ``R = R_format + R_bayes + R_faith`` with ``R_bayes = w sim(y, r) + (1 - w) sim(y, p)``.
 Nothing from a turn's `hidden` dict reaches a prompt or a reward: `build_eval_dataset` is the one
 place that reads it, for held-out scoring columns only.
@@ -34,7 +33,8 @@ from .corpus import (
     visible_merchant_facts,
 )
 
-# The plan line the SFT targets carry (a few words naming what the turn is for).
+# The aim of each move in plain words (DOGA's system message says "Your aim now: ..."). Never an
+# intent name in a prompt: the 135M model echoes whatever label it is shown.
 INTENT_PLANS = {
     "Opening": "greet and give the reason for the call",
     "Needs_Discovery": "ask about the store and its needs",
@@ -43,20 +43,18 @@ INTENT_PLANS = {
     "Objection_Handling": "answer the concern with facts",
     "Operational_Guidance": "walk through activation and next steps",
 }
-FORMAT_INSTRUCTION = (
-    "Answer in two lines:\nPlan: <intent> - <a few words>\nReply: <one to three short sentences>\n"
-    f"Intents: {', '.join(INTENTS)}. Only state prices and terms given above.\n"
-    "Example:\nPlan: Needs_Discovery - ask about busy hours\nReply: How are your weekday evenings?"
+# The rules of the policy's system message. No example reply (the base model copied it in 40 of
+# 100 held-out replies) and no output labels (it echoed them).
+RULES = (
+    "Speak one short turn of a phone call: one to three sentences, in your own words.",
+    "Answer what the merchant just said.",
+    "Never invent prices, discounts, terms or promises: only state the facts above.",
 )
 COMPACT_FACT_LINES = ("Product:", "Plans:", "Promotion:", "Never claim:")
-# The 135M default model mostly continues the transcript unless the user turn repeats the format.
-ASK_NEXT = "Your turn, as 'Plan: ...' then 'Reply: ...'."
-ASK_FIRST = (
-    "The merchant has just picked up the phone. Write the rep's first turn as two lines, "
-    "'Plan: ...' then 'Reply: ...'."
-)
-MAX_PLAN_WORDS = 12
-MAX_REPLY_WORDS = 80
+# The merchant picking up: the first user message of every call, so the chat starts with a user.
+PICK_UP = "Hello?"
+MIN_REPLY_WORDS = 2
+MAX_REPLY_WORDS = 60
 VARIANT_REWARDS = {"grpo_sim": "similarity", "grpo_bayes": "bayes", "sft_grpo_bayes": "bayes"}
 
 
@@ -121,26 +119,117 @@ def completion_text(completion: Any) -> str:
     return ""
 
 
-def format_score(text: str) -> float:
-    """0.25 each: a non-empty plan line, naming a known intent, a non-empty ``Reply:``, both short
-    enough (plan <= MAX_PLAN_WORDS words, reply <= MAX_REPLY_WORDS)."""
-    p = parse_completion(text)
-    has_reply = bool(_REPLY_RE.search(text or "")) and bool(p.reply)
-    score = 0.25 * bool(p.plan) + 0.25 * (p.intent is not None) + 0.25 * has_reply
-    if p.plan and has_reply:
-        short = len(p.plan.split()) <= MAX_PLAN_WORDS and len(p.reply.split()) <= MAX_REPLY_WORDS
-        score += 0.25 * short
-    return score
+_WORD_RE = re.compile(r"[a-z0-9$%']+")
+_LABEL_RE = re.compile(
+    r"(?:^|\n|[.!?:]\s+)[\s*#>_-]*(?:sales\s*)?(?:rep|agent|assistant|salesperson|plan|reply|"
+    r"response|answer|product|plans|promotion|never claim|dashboard|call so far)\s*\**\s*:",
+    re.IGNORECASE,
+)
+_OTHER_SPEAKER_RE = re.compile(
+    r"(?:^|\n|[.!?]\s+)[\s*#>_-]*(?:merchant|customer|owner|user|store owner|client)\s*\**\s*:",
+    re.IGNORECASE,
+)
+_INTENT_NAME_RE = re.compile(
+    "|".join(i.replace("_", r"[ _]") for i in INTENTS if "_" in i) + r"|\bOpening\s*[-:(]"
+)
+_MARKUP_RE = re.compile(
+    r"(?m)^\s*(?:[-*\u2022#>]|\d+[.)])\s|\*\*|__|```|^\s*#|<[a-z/][^>]*>|\[[^\]]*\]"
+)
+_META_RE = re.compile(
+    r"\bas an ai\b|\blanguage model\b|^\W*(?:sure[,!.]?\s+)?here(?:'s| is| are)\b|\bnote\s*:|"
+    r"\(|\bexample\s*:|\b(?:your|the rep's|the next) turn\b|\bthe merchant (?:says|said|asks)\b",
+    re.IGNORECASE,
+)
+ECHO_RULE_WORDS = 6  # a run this long shared with the role line or the rules is an echo
+ECHO_TURN_WORDS = 8  # ... or with one of the call's turns (the merchant's or the rep's own)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall((text or "").lower())
+
+
+def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def _echo_sources(prompt: Any) -> list[tuple[str, int]]:
+    """(text, run length) pairs that a reply must not repeat: the system message's role line and
+    rules (not its facts or dashboard: quoting a price is the point), and every turn of the call."""
+    if not isinstance(prompt, list):
+        return [(str(prompt), ECHO_TURN_WORDS)] if prompt else []
+    out: list[tuple[str, int]] = []
+    for m in prompt:
+        content = str(m.get("content", ""))
+        if m.get("role") == "system":
+            lines = content.splitlines()
+            out += [(x, ECHO_RULE_WORDS) for x in lines[:1] + [r for r in RULES if r in content]]
+        else:
+            out.append((content, ECHO_TURN_WORDS))
+    return out
+
+
+def is_echo(text: str, prompt: Any) -> bool:
+    """Whether `text` repeats the prompt: a run of words shared with the role line or rules
+    (`ECHO_RULE_WORDS`) or with a turn of the call (`ECHO_TURN_WORDS`), or a whole message."""
+    words = _words(text)
+    if not words:
+        return False
+    for source, n in _echo_sources(prompt):
+        src = _words(source)
+        if len(words) >= 3 and " ".join(words) == " ".join(src):
+            return True
+        if len(words) >= n and _grams(words, n) & _grams(src, n):
+            return True
+    return False
+
+
+def format_problems(text: str, prompt: Any = None) -> list[str]:
+    """What keeps `text` from being one speakable phone turn (empty list: none). Names:
+    ``empty``, ``length`` (fewer than MIN_REPLY_WORDS or more than MAX_REPLY_WORDS words),
+    ``label`` (a speaker, plan or fact label, or an intent name), ``other_speaker`` (a line for
+    the merchant), ``markup`` (lists, bold, headings, brackets), ``meta`` (talk about the reply
+    instead of the reply: "Here is", "As an AI", "Note:", parentheses), ``echo`` (repeats the
+    prompt, see `is_echo`; only checked when `prompt` is given)."""
+    text = (text or "").strip()
+    if not _words(text):
+        return ["empty"]
+    problems = []
+    if not MIN_REPLY_WORDS <= len(text.split()) <= MAX_REPLY_WORDS:
+        problems.append("length")
+    if _LABEL_RE.search(text) or _INTENT_NAME_RE.search(text):
+        problems.append("label")
+    if _OTHER_SPEAKER_RE.search(text):
+        problems.append("other_speaker")
+    if _MARKUP_RE.search(text):
+        problems.append("markup")
+    if _META_RE.search(text):
+        problems.append("meta")
+    if prompt is not None and is_echo(text, prompt):
+        problems.append("echo")
+    return problems
+
+
+def format_score(text: str, prompt: Any = None) -> float:
+    """1.0 for one speakable turn, minus 0.25 per problem of `format_problems` (at least 0.0);
+    an empty text scores 0.0."""
+    problems = format_problems(text, prompt)
+    if problems == ["empty"]:
+        return 0.0
+    return max(0.0, 1.0 - 0.25 * len(problems))
 
 
 def format_reward(prompts: list, completions: list, **columns: Any) -> list[float]:
-    """R_format: how well each completion follows the plan-then-reply format.
+    """R_format: is each completion one speakable turn of a phone call?
 
-    Inputs: completions (strings or message lists). Returns values in {0, .25, .5, .75, 1}: 1.0 for
-    a plan line naming one of the six intents, a non-empty ``Reply:``, and both short. A completion
-    that cannot be parsed at all (no plan, no reply marker) returns 0.0.
+    Inputs: `prompts` (message lists, strings, or None when unknown: then no echo check) and
+    `completions` (strings or message lists) of equal length. Returns values in
+    {0, .25, .5, .75, 1}: 1.0 when `format_problems` finds nothing (non-empty, 2-60 words, no
+    labels or intent names, no merchant lines, no markup, no meta text, no echo of the prompt),
+    0.25 less per problem found. An empty or whitespace-only completion returns 0.0; nothing
+    raises on odd input (a non-string completion reads as empty).
     """
-    return [format_score(completion_text(c)) for c in completions]
+    prompts = list(prompts) if prompts is not None else [None] * len(completions)
+    return [format_score(completion_text(c), p) for p, c in zip(prompts, completions, strict=True)]
 
 
 # ---------------------------------------------------------------- embeddings
@@ -278,11 +367,12 @@ def merchant_text(facts: dict[str, Any]) -> str:
     m, p = facts.get("metrics", {}), facts.get("peer_medians", {})
     unit = {"conversion": "%"}
     stats = ", ".join(
-        f"{k.replace('monthly_', '')} {m[k]:g}{unit.get(k, '')} (peers {p.get(k, float('nan')):g})"
+        f"{k.replace('monthly_', '')} {m[k]:g}{unit.get(k, '')} "
+        f"(peers {p.get(k, float('nan')):g}{unit.get(k, '')})"
         for k in m
     )
     who = f"{facts['name']} ({facts['category']}, {facts['city']}), {facts['owner']}"
-    return f"Merchant: {who}. {stats}."
+    return f"Dashboard: {who}. Store data: {stats}."
 
 
 def facts_text(product: Any, mode: str = "full") -> str:
@@ -296,32 +386,59 @@ def facts_text(product: Any, mode: str = "full") -> str:
     return "\n".join(x for x in text.splitlines() if x.startswith(COMPACT_FACT_LINES))
 
 
+def system_message(agent_name: str, product: Any, merchant_facts: dict[str, Any], mode: str) -> str:
+    """The policy's system message: who the rep is, the knowledge base, the dashboard, the rules."""
+    return "\n".join(
+        [
+            f"You are {agent_name}, a sales rep for {product.platform}, on a phone call with the "
+            "owner of a local store.",
+            facts_text(product, mode),
+            merchant_text(merchant_facts),
+            *RULES,
+        ]
+    )
+
+
+def call_messages(history: Sequence[Any]) -> list[dict[str, str]]:
+    """The call so far as chat turns: merchant = user, rep = assistant. A call starts with the
+    merchant picking up (`PICK_UP`), turns of one speaker in a row are joined, and the list always
+    ends with a user message, so the model's next message is the rep's turn."""
+    msgs: list[dict[str, str]] = []
+    for t in history:
+        role = "assistant" if t.speaker == "agent" else "user"
+        if msgs and msgs[-1]["role"] == role:
+            msgs[-1]["content"] += " " + t.text
+        else:
+            msgs.append({"role": role, "content": t.text})
+    if not msgs or msgs[0]["role"] == "assistant":
+        msgs.insert(0, {"role": "user", "content": PICK_UP})
+    if msgs[-1]["role"] == "assistant":
+        msgs.append({"role": "user", "content": "Mm-hm."})
+    return msgs
+
+
 def build_prompt(context: Any, dialogue: Any, profile: Profile) -> list[dict[str, str]]:
-    """System (role, product facts, merchant dashboard, format) + user (the call so far).
+    """A plain chat: system (`system_message`) + the call so far (`call_messages`).
 
     `context` is a `corpus.AgentTurnContext` (its history has `hidden` stripped). At most
     `MAX_HISTORY_TURNS` turns are shown; older ones are dropped first when the prompt would exceed
     `training.grpo.max_prompt_length` (estimated), keeping at least the last `MIN_HISTORY_TURNS`.
+    No example reply, no intent names, no output labels: the 135M model copies all three.
     """
-    system = "\n".join(
-        [
-            f"You are {dialogue.agent.name}, a {context.product.platform} sales rep on a phone "
-            "call with a merchant.",
-            facts_text(context.product, profile.training.prompt_facts),
-            merchant_text(visible_merchant_facts(dialogue.merchant)),
-            FORMAT_INSTRUCTION,
-        ]
+    system = system_message(
+        dialogue.agent.name,
+        context.product,
+        visible_merchant_facts(dialogue.merchant),
+        profile.training.prompt_facts,
     )
     budget = profile.training.grpo.max_prompt_length * CHARS_PER_TOKEN - len(system)
-    lines: list[str] = []
+    kept: list[Any] = []
     for t in reversed(context.history[-MAX_HISTORY_TURNS:]):
-        line = f"{'Rep' if t.speaker == 'agent' else 'Merchant'}: {t.text}"
-        if len(lines) >= MIN_HISTORY_TURNS and budget - len(line) < 0:
+        if len(kept) >= MIN_HISTORY_TURNS and budget - len(t.text) < 0:
             break
-        budget -= len(line)
-        lines.insert(0, line)
-    user = "Call so far:\n" + "\n".join(lines) + "\n\n" + ASK_NEXT if lines else ASK_FIRST
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        budget -= len(t.text) + 12  # the chat template's role markers
+        kept.insert(0, t)
+    return [{"role": "system", "content": system}, *call_messages(kept)]
 
 
 def _contexts(dialogues: Sequence[Any], n: int | None, seed: int) -> list[tuple[int, Any, int]]:
@@ -409,32 +526,46 @@ def _visible_row(ctx: Any, d: Any, profile: Profile) -> dict[str, Any]:
 
 
 def build_eval_dataset(
-    dialogues: Sequence[Any], profile: Profile, n: int | None = None, seed: int | None = None
+    dialogues: Sequence[Any],
+    profile: Profile,
+    n: int | None = None,
+    seed: int | None = None,
+    posteriors: np.ndarray | None = None,
+    prototypes: dict[tuple[str, str | None], str] | None = None,
 ) -> Any:
     """Held-out contexts with the evaluation-only columns `expert_text`, `expert_intent` and
     `quality` (from `hidden`: never pass this dataset to a trainer). `n` defaults to
-    `profile.training.n_eval_prompts`."""
+    `profile.training.n_eval_prompts`. With `posteriors` (aligned with the agent turns of
+    `dialogues`, visible evidence only) and `prototypes` (`select_prototypes` of the TRAIN split),
+    the reward columns `weight` and `prototype` are added, so every training reward can be scored
+    on held-out contexts."""
     from datasets import Dataset
 
     seed = profile.seed if seed is None else seed
     rows = []
-    for di, ctx, _ in _contexts(dialogues, n or profile.training.n_eval_prompts, seed):
+    for di, ctx, k in _contexts(dialogues, n or profile.training.n_eval_prompts, seed):
         d = dialogues[di]
         hidden = d.turns[ctx.index].hidden  # evaluation-only columns
-        rows.append(
-            {
-                **_visible_row(ctx, d, profile),
-                "expert_text": hidden["expert_text"],
-                "expert_intent": hidden["expert_intent"],
-                "quality": int(hidden["quality"]),
-            }
-        )
+        row = {
+            **_visible_row(ctx, d, profile),
+            "expert_text": hidden["expert_text"],
+            "expert_intent": hidden["expert_intent"],
+            "quality": int(hidden["quality"]),
+        }
+        if posteriors is not None and prototypes is not None:
+            intent = row["intent"]
+            row["weight"] = float(np.asarray(posteriors)[k])
+            row["prototype"] = prototypes.get((intent, d.product_id)) or prototypes.get(
+                (intent, None), ""
+            )
+        rows.append(row)
     return Dataset.from_list(rows)
 
 
-def sft_target(intent: str, text: str) -> str:
-    """The reasoning-aware target of a reference turn: plan line, then the reply."""
-    return f"Plan: {intent} - {INTENT_PLANS.get(intent, 'respond')}\nReply: {text}"
+def sft_target(intent: str | None, text: str) -> str:
+    """The SFT target of a reference turn: the rep's words as spoken (`intent` is not used: no
+    plan line; kept in the signature for callers of the earlier format)."""
+    return text.strip()
 
 
 def to_sft_dataset(grpo_dataset: Any) -> Any:
@@ -455,16 +586,16 @@ def to_sft_dataset(grpo_dataset: Any) -> Any:
 
 
 def score_replies(replies: Sequence[str], eval_dataset: Any, profile: Profile | None = None) -> Any:
-    """Held-out scores per reply: similarity of the reply part to the hidden expert reply and to
-    the real rep's reply, fact violations, format score and compliance, and whether the plan's
-    intent is the expert's move. Returns a DataFrame aligned with `eval_dataset`."""
+    """Held-out scores per reply: similarity to the hidden expert reply and to the real rep's
+    reply, fact violations, the R_format score and whether it is 1.0 (`format_ok`: one speakable
+    turn). Replies in the earlier ``Plan:/Reply:`` format are scored on their reply part. Returns
+    a DataFrame aligned with `eval_dataset`."""
     import pandas as pd
 
     if len(replies) != len(eval_dataset):
         raise ValueError(f"score_replies: {len(replies)} replies, {len(eval_dataset)} items")
-    parsed = [parse_completion(r) for r in replies]
-    body = [p.reply for p in parsed]
-    fmt = [format_score(r) for r in replies]
+    body = [parse_completion(r).reply for r in replies]
+    fmt = [format_score(r, p) for r, p in zip(replies, eval_dataset["prompt"], strict=True)]
     viol = [
         len(fact_check(b, get_product(pid), _merchant_view(m)))
         for b, pid, m in zip(
@@ -478,10 +609,33 @@ def score_replies(replies: Sequence[str], eval_dataset: Any, profile: Profile | 
             "violations": viol,
             "format": fmt,
             "format_ok": [float(f == 1.0) for f in fmt],
-            "intent_match": [
-                float(p.intent == e)
-                for p, e in zip(parsed, eval_dataset["expert_intent"], strict=True)
-            ],
             "reply": list(replies),
         }
     )
+
+
+def reward_components(replies: Sequence[str], dataset: Any, profile: Profile | None = None) -> Any:
+    """Every training reward of each reply on a dataset with the reward columns (`reference`,
+    `prototype`, `weight`, `product_id`, `merchant`, `prompt`): columns `format`, `similarity`,
+    `bayes`, `faith`, and the two objectives `total_sim` / `total_bayes` with the profile's
+    weights (what `grpo_sim` and the Bayes variants maximise). A DataFrame aligned with `dataset`."""
+    import pandas as pd
+
+    from .config import load_profile
+
+    rw = (profile or load_profile("smoke")).training.reward_weights
+    cols = {k: list(dataset[k]) for k in dataset.column_names if k != "prompt"}
+    prompts, comps = list(dataset["prompt"]), list(replies)
+    df = pd.DataFrame(
+        {
+            "format": format_reward(prompts, comps),
+            "similarity": similarity_reward(prompts, comps, profile=profile, **cols),
+            "bayes": bayes_reward(prompts, comps, profile=profile, **cols),
+            "faith": faithfulness_reward(prompts, comps, **cols),
+        }
+    )
+    df["total_sim"] = (
+        rw.format * df["format"] + rw.bayes * df["similarity"] + rw.faith * df["faith"]
+    )
+    df["total_bayes"] = rw.format * df["format"] + rw.bayes * df["bayes"] + rw.faith * df["faith"]
+    return df

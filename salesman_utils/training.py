@@ -403,14 +403,17 @@ def prepare_datasets(profile: Profile) -> dict[str, Any]:
     """
     from .bayes import posteriors_for
     from .corpus import load_corpus
-    from .rewards import build_eval_dataset, build_grpo_dataset, to_sft_dataset
+    from .rewards import build_eval_dataset, build_grpo_dataset, select_prototypes, to_sft_dataset
 
     folder = paths(profile).corpus
     visible = load_corpus(folder, with_hidden=False)
     post = posteriors_for(profile, visible)
     grpo = build_grpo_dataset(visible["train"], post["train"], profile)
     test = load_corpus(folder, with_hidden=True)["test"]
-    return {"grpo": grpo, "sft": to_sft_dataset(grpo), "eval": build_eval_dataset(test, profile)}
+    # the test turns' posteriors read visible evidence only; prototypes come from the train split
+    protos = select_prototypes(visible["train"], post["train"], profile.seed)
+    ev = build_eval_dataset(test, profile, posteriors=post["test"], prototypes=protos)
+    return {"grpo": grpo, "sft": to_sft_dataset(grpo), "eval": ev}
 
 
 def train_variant(
@@ -439,25 +442,33 @@ def generate_replies(
 def evaluate_systems(
     profile: Profile, eval_dataset: Any, adapters: dict[str, str | Path | None]
 ) -> pd.DataFrame:
-    """Per system (name -> adapter, None = base model) and eval item: `rewards.score_replies`."""
-    from .rewards import score_replies
+    """Per system (name -> adapter, None = base model) and eval item: `rewards.score_replies`,
+    and, when the eval set has the reward columns (`prepare_datasets` adds them), every training
+    reward (`rewards.reward_components`, prefixed ``r_``)."""
+    from .rewards import reward_components, score_replies
 
+    with_rewards = {"weight", "prototype"} <= set(eval_dataset.column_names)
     frames = []
     for name, adapter in adapters.items():
         replies = generate_replies(profile, eval_dataset, adapter, desc=f"eval {name}")
         df = score_replies(replies, eval_dataset, profile)
+        if with_rewards:
+            comps = reward_components(replies, eval_dataset, profile).add_prefix("r_")
+            df = pd.concat([df.drop(columns="reply"), comps, df[["reply"]]], axis=1)
         df.insert(0, "item", range(len(df)))
         df.insert(0, "system", name)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
-EVAL_COLUMNS = {  # column -> (table name, scale)
+EVAL_COLUMNS = {  # column -> (table name, scale); columns absent from the items are skipped
     "sim_expert": ("sim_to_expert", 1.0),
     "violations": ("violations_per_100", 100.0),
-    "format_ok": ("format_compliance_%", 100.0),
-    "intent_match": ("expert_intent_%", 100.0),
+    "format_ok": ("speakable_turn_%", 100.0),
+    "degenerate": ("degenerate_%", 100.0),  # referee columns, added by notebook 02
+    "price_answered": ("price_q_answered_%", 100.0),
 }
+REWARD_COLUMNS = ["r_format", "r_similarity", "r_bayes", "r_faith", "r_total_sim", "r_total_bayes"]
 
 
 def eval_table(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -467,12 +478,57 @@ def eval_table(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Dat
     order = list(dict.fromkeys(items["system"]))
     table = pd.DataFrame({"system": order})
     for col, (name, scale) in EVAL_COLUMNS.items():
+        if col not in items.columns:
+            continue
         s = summarize(items, by="system", value=col, n_boot=n_boot, seed=seed).set_index("system")
         for part in ("mean", "lo", "hi"):
             key = name if part == "mean" else f"{name}_{part}"
             table[key] = [scale * s.loc[sys_, part] for sys_ in order]
     table["n"] = [int((items["system"] == s).sum()) for s in order]
     return table
+
+
+def paired_vs(
+    items: pd.DataFrame,
+    reference: str,
+    columns: Sequence[str],
+    systems: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each system against `reference` on the same items: per system and column, both means and
+    the difference with its paired-bootstrap 95% interval (`metrics.paired_bootstrap_diff`;
+    items where either value is NaN are dropped, so `n` can be below the item count).
+    ``excludes_0`` says whether the interval lies on one side of zero."""
+    from .metrics import paired_bootstrap_diff
+
+    wide = {s: g.set_index("item") for s, g in items.groupby("system", sort=False)}
+    if reference not in wide:
+        raise KeyError(f"paired_vs: no system {reference!r} in the items")
+    systems = [s for s in (systems or wide) if s != reference]
+    rows = []
+    for sys_ in systems:
+        a, b = wide[sys_], wide[reference].reindex(wide[sys_].index)
+        for col in columns:
+            if col not in a.columns:
+                continue
+            diff, lo, hi = paired_bootstrap_diff(a[col], b[col], n=n_boot, seed=seed)
+            keep = a[col].notna() & b[col].notna()
+            rows.append(
+                {
+                    "system": sys_,
+                    "vs": reference,
+                    "metric": col,
+                    "mean": a.loc[keep, col].mean(),
+                    "mean_vs": b.loc[keep, col].mean(),
+                    "diff": diff,
+                    "lo": lo,
+                    "hi": hi,
+                    "excludes_0": bool(lo > 0 or hi < 0),
+                    "n": int(keep.sum()),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def reward_summary(logs: dict[str, pd.DataFrame], keys: Sequence[str], k: int = 3) -> pd.DataFrame:

@@ -182,6 +182,7 @@ def test_clean_reply_strips_plan_labels_and_extra_turns():
     raw = "Plan: Opening - greet\nReply: Alex: Hi Rosa! Do you have a minute?\nCustomer: no"
     assert clean_reply(raw) == "Hi Rosa! Do you have a minute?"
     assert clean_reply("One. Two. Three. Four.") == "One. Two. Three."
+    assert clean_reply("- **Hi Rosa**, do you have a minute?") == "Hi Rosa, do you have a minute?"
 
 
 def test_safe_templates_are_faithful(merchant):
@@ -207,7 +208,10 @@ def test_guard_regenerates_then_falls_back(classifier, fsm, merchant):
     assert turn.reply == turn.outline[-1].removeprefix("Say something like: ")
     assert fact_check(turn.reply, product, merchant) == []
     assert backend.calls == [1, 1, 1]
-    assert turn.prompt[0]["role"] == "system" and "Opening" in turn.prompt[0]["content"]
+    system = turn.prompt[0]["content"]
+    assert turn.prompt[0]["role"] == "system" and "Your aim now: greet" in system
+    assert "Opening" not in system and "Say something like" not in system  # no name, no example
+    assert turn.prompt[-1]["role"] == "user"
     assert set(turn.timings) == {"classify", "retrieve", "generate", "guard"}
 
 
@@ -222,7 +226,7 @@ def test_guard_passes_faithful_reply_and_plain_has_no_outline(classifier, fsm, m
     plain = PlainAgent(backend, product, merchant, profile=prof)
     pturn = plain.respond(AgentState())
     assert pturn.intent is None and pturn.outline == [] and pturn.guard == {}
-    assert "Your move now" not in pturn.prompt[0]["content"]
+    assert "Your aim now" not in pturn.prompt[0]["content"]
     assert "812" in pturn.prompt[0]["content"]  # the visible dashboard is in both prompts
 
 

@@ -50,19 +50,59 @@ def test_parse_completion(text, intent, plan, reply):
     assert R.parse_completion(text) == (intent, plan, reply)
 
 
+PROMPT = [
+    {
+        "role": "system",
+        "content": "You are Sam, a sales rep for Neighborly, on a phone call with the owner of a "
+        "local store.\nProduct: Spotlight Ads.\n" + "\n".join(R.RULES),
+    },
+    {"role": "user", "content": "Hello?"},
+    {"role": "assistant", "content": "Hi, this is Sam from Neighborly, do you have a minute?"},
+    {"role": "user", "content": "I am busy, what is this about and how much does it cost me?"},
+]
+
+
+@pytest.mark.parametrize(
+    ("reply", "problems"),
+    [
+        ("Starter is $39 a month, and first-time advertisers get 50% off the first month.", []),
+        ("Sure, it takes two minutes.", []),
+        ("", ["empty"]),
+        ("   \n ", ["empty"]),
+        ("Okay.", ["length"]),
+        ("word " * 70, ["length"]),
+        ("Rep: Starter is $39 a month.", ["label"]),
+        ("Plan: Needs_Discovery - ask\nReply: How busy are you?", ["label"]),
+        ("Let me do some Business Analysis of your store.", ["label"]),
+        ("Starter is $39 a month.\nMerchant: that is too much.", ["other_speaker"]),
+        ("- Starter: $39 a month\n- Growth: $99 a month", ["markup"]),
+        ("It is **only** $39 a month for Starter.", ["markup"]),
+        ("Here is a reply: how are your weekday evenings?", ["meta"]),
+        ("As an AI I cannot sell you anything today, sorry.", ["meta"]),
+        ("(smiles) Starter is $39 a month.", ["meta"]),
+        ("Never invent prices, discounts, terms or promises, okay?", ["echo"]),
+        ("I am busy, what is this about and how much does it cost me?", ["echo"]),
+        ("Hi, this is Sam from Neighborly, do you have a minute?", ["echo"]),
+    ],
+)
+def test_format_problems_on_hand_written_replies(reply, problems):
+    assert R.format_problems(reply, PROMPT) == problems
+
+
 def test_format_reward_known_values():
     texts = [
-        GOOD,  # everything: 1.0
-        "Plan: Opening - greet",  # plan + intent, no reply: 0.5
-        "Reply: hi there",  # reply marker only: 0.25
-        "Plan: dunno\nReply: hi",  # plan, reply, short, no known intent: 0.75
-        "just talking",  # nothing: 0.0
-        "Plan: Opening - greet\nReply: " + "word " * 100,  # reply too long: 0.75
-        "Plan:\n\n* 1. 10% of your page",  # empty plan, no reply marker: 0.0
+        "How are your weekday evenings going?",  # one speakable turn: 1.0
+        "Plan: Opening - greet",  # label (plan line + intent name): 0.75
+        "Reply: **hi** there",  # label and markup: 0.5
+        "Rep: (note) hi\nMerchant: no",  # label, other speaker, meta: 0.25
+        "Here is: - **Plan:** Business_Analysis\n Merchant: x (y)" + " w" * 70,  # 5+: 0.0
+        "",  # empty: 0.0
     ]
-    got = R.format_reward([None] * 7, [msg(t) for t in texts])
-    assert got == [1.0, 0.5, 0.25, 0.75, 0.0, 0.75, 0.0]
-    assert R.format_reward([None], [GOOD]) == [1.0]  # plain-string completions work too
+    got = R.format_reward([None] * 6, [msg(t) for t in texts])
+    assert got == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    assert R.format_reward([None], ["How are you?"]) == [1.0]  # plain strings work too
+    assert R.format_reward([PROMPT], [R.RULES[2]]) == [0.75]  # an echo of the rules
+    assert R.format_reward(None, [None]) == [0.0]  # odd input reads as empty, never raises
 
 
 def test_similarity_and_bayes_rewards():
@@ -158,8 +198,13 @@ def test_build_grpo_dataset(small_corpus, smoke_profile):
         "turn_index",
     }
     row = ds[0]
-    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
-    assert "Plan:" in row["prompt"][0]["content"] and "Reply:" in row["prompt"][1]["content"]
+    roles = [m["role"] for m in row["prompt"]]
+    assert roles[0] == "system" and roles[1] == "user" and roles[-1] == "user"
+    assert all(a != b for a, b in zip(roles[1:], roles[2:], strict=False))  # alternating turns
+    system = row["prompt"][0]["content"]
+    assert "Plan:" not in system and "Reply:" not in system and "Example" not in system
+    assert not any(i in m["content"] for m in row["prompt"] for i in R.INTENTS if "_" in i)
+    assert all(rule in system for rule in R.RULES)
     assert 0.0 <= min(ds["weight"]) and max(ds["weight"]) <= 1.0
     for r in ds:
         assert r["intent"] in R.INTENTS and r["prototype"]
@@ -182,9 +227,19 @@ def test_prototypes_are_best_posterior(small_corpus):
     assert protos[("Needs_Discovery", turns[best][0].product_id)] == turns[best][1].text
 
 
+def test_first_turn_prompt_is_the_merchant_picking_up(small_corpus, smoke_profile):
+    from salesman_utils.corpus import agent_turn_contexts
+
+    d = small_corpus["train"][0]
+    ctx = next(agent_turn_contexts(d))
+    prompt = R.build_prompt(ctx, d, smoke_profile)
+    assert prompt[1:] == [{"role": "user", "content": R.PICK_UP}]
+
+
 def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):
     ev = R.build_eval_dataset(small_corpus["test"], smoke_profile, n=6)
     assert {"expert_text", "expert_intent", "quality"} <= set(ev.column_names)
+    assert "weight" not in ev.column_names  # reward columns only when posteriors are given
     train = small_corpus["train"]
     w = np.full(sum(t.speaker == "agent" for d in train for t in d.turns), 0.5)
     grpo = R.build_grpo_dataset(train, w, smoke_profile, n=4)
@@ -192,21 +247,41 @@ def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):
     assert sft.column_names == ["prompt", "completion"]
     for row, src in zip(sft, grpo, strict=True):
         target = row["completion"][0]["content"]
-        parsed = R.parse_completion(target)
-        assert parsed.intent == src["intent"] and parsed.reply == src["reference"].strip()
-        assert R.format_score(target) == 1.0
+        assert target == src["reference"].strip()  # the reference turn's words, no plan line
+        assert R.parse_completion(target) == (None, None, target)
+
+
+def test_reward_components_on_heldout(small_corpus, smoke_profile):
+    test = small_corpus["test"]
+    n_turns = sum(t.speaker == "agent" for d in test for t in d.turns)
+    protos = R.select_prototypes(small_corpus["train"], np.full(_n_agent(small_corpus), 0.5))
+    ev = R.build_eval_dataset(
+        test, smoke_profile, n=3, posteriors=np.full(n_turns, 1.0), prototypes=protos
+    )
+    assert {"weight", "prototype"} <= set(ev.column_names)
+    df = R.reward_components(list(ev["reference"]), ev, smoke_profile)
+    assert df["similarity"].tolist() == pytest.approx([1.0] * 3, abs=1e-5)
+    assert df["bayes"].tolist() == pytest.approx([1.0] * 3, abs=1e-5)  # w = 1: the reference
+    rw = smoke_profile.training.reward_weights
+    expect = rw.format * df["format"] + rw.bayes * df["bayes"] + rw.faith * df["faith"]
+    assert df["total_bayes"].tolist() == pytest.approx(expect.tolist())
+
+
+def _n_agent(splits):
+    return sum(t.speaker == "agent" for d in splits["train"] for t in d.turns)
 
 
 def test_score_replies_known_values(small_corpus, smoke_profile):
     ev = R.build_eval_dataset(small_corpus["test"], smoke_profile, n=3)
     replies = [
-        f"Plan: {ev[0]['expert_intent']} - x\nReply: {ev[0]['expert_text']}",
+        ev[0]["expert_text"],
         "Reply: it is guaranteed, risk-free",
-        "no format at all",
+        f"Plan: {ev[2]['expert_intent']} - x\nReply: {ev[2]['expert_text']}",  # earlier format
     ]
     df = R.score_replies(replies, ev)
     assert df.sim_expert[0] == pytest.approx(1.0, abs=1e-5)
-    assert df.intent_match.tolist() == [1.0, 0.0, 0.0]
+    assert df.sim_expert[2] == pytest.approx(1.0, abs=1e-5)  # scored on its reply part
     assert df.format_ok.tolist() == [1.0, 0.0, 0.0]
+    assert "intent_match" not in df.columns
     assert df.violations[0] == 0 and df.violations[1] >= 1
     assert json.loads(ev[0]["merchant"])["name"]

@@ -9,7 +9,7 @@ import pytest
 
 from salesman_utils import training as T
 from salesman_utils.config import load_profile
-from salesman_utils.rewards import FORMAT_INSTRUCTION, sft_target
+from salesman_utils.rewards import RULES, sft_target
 
 REFERENCE = "Hi, this is Sam from Neighborly, calling about more visibility for your store."
 PROTOTYPE = "Hello, I'm calling from Neighborly about your store page."
@@ -23,7 +23,7 @@ def toy_grpo_dataset(n: int = 8):
             "prompt": [
                 {
                     "role": "system",
-                    "content": "You sell Spotlight Ads ($39/month).\n" + FORMAT_INSTRUCTION,
+                    "content": "You sell Spotlight Ads ($39/month).\n" + "\n".join(RULES),
                 },
                 {"role": "user", "content": f"Merchant: Hello, who is this? ({i})"},
             ],
@@ -193,3 +193,25 @@ def test_reward_summary_windows_never_overlap():
     assert table.loc["three", ["first", "last", "window"]].tolist() == [0.1, 0.4, 1]
     assert table.loc["eight", ["first", "last", "window"]].tolist() == [1.0, 6.0, 3]
     assert (table["reward"] == "bayes_reward").all()
+
+
+def test_paired_vs_reference_and_eval_table_skip_missing_columns():
+    import numpy as np
+    import pandas as pd
+
+    n = 30
+    base = pd.DataFrame({"system": "base", "item": range(n), "x": np.linspace(0, 1, n)})
+    up = base.assign(system="up", x=base["x"] + 0.5)
+    same = base.assign(system="same")
+    items = pd.concat([base, up, same], ignore_index=True)
+    items["y"] = np.where(items["item"] % 2 == 0, np.nan, 1.0)  # NaN pairs are dropped
+    out = T.paired_vs(items, "base", ["x", "y", "absent"], n_boot=200).set_index(
+        ["system", "metric"]
+    )
+    assert out.loc[("up", "x"), "diff"] == pytest.approx(0.5)
+    assert out.loc[("up", "x"), "excludes_0"] and not out.loc[("same", "x"), "excludes_0"]
+    assert out.loc[("up", "y"), "n"] == n // 2 and ("up", "absent") not in out.index
+    with pytest.raises(KeyError, match="no system"):
+        T.paired_vs(items, "nope", ["x"])
+    table = T.eval_table(items.assign(sim_expert=items["x"]), n_boot=50)
+    assert "sim_to_expert" in table.columns and "degenerate_%" not in table.columns

@@ -1,0 +1,98 @@
+"""Pushy merchants: does a policy stay faithful, and answer with the real price, under pressure?
+
+`data/pushy_merchants.yaml` holds the developers' own pushy lines ("give me 80% off and I sign now"),
+each with the product its call is about. `pushy_dataset` puts each line into a call (the rep's
+opening, then the merchant's push) for a merchant from a corpus split, as the policy's own prompt
+(`rewards.build_prompt`); `pushy_report` scores the replies: replies with a number absent from the
+knowledge base and the dashboard, and the share of price/discount pushes answered with the real
+price or promotion (`answers.answers_with_kb_price`), with Wilson intervals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..factcheck import DATA_DIR, get_product
+from .answers import answers_with_kb_price, invented_numbers
+
+PUSHY_FILE = DATA_DIR / "pushy_merchants.yaml"
+KINDS = ("price", "discount", "promise")
+
+
+def load_pushy_cases(path: str | Path = PUSHY_FILE) -> list[dict[str, str]]:
+    """The pushy lines: dicts with `product`, `kind` (one of `KINDS`) and `text`."""
+    cases = yaml.safe_load(Path(path).read_text())["cases"]
+    for i, c in enumerate(cases):
+        if c.get("kind") not in KINDS or not c.get("text"):
+            raise ValueError(f"{path}: cases[{i}]: needs kind in {KINDS} and a text")
+        get_product(c["product"])  # KeyError names an unknown product
+    return cases
+
+
+def pushy_dataset(dialogues: Sequence[Any], profile: Any, cases: Sequence[dict] | None = None):
+    """One prompt per pushy case: the call so far is the rep's opening (the first agent turn of a
+    corpus call about the same product, else a plain greeting) and the merchant's push; merchant
+    and rep come from that call. Columns: prompt, product_id, merchant (visible, JSON), kind, text."""
+    from datasets import Dataset
+
+    from ..corpus import AgentTurnContext, visible_merchant_facts, visible_turn
+    from ..rewards import build_prompt
+    from ..simulator import Turn
+
+    cases = list(cases or load_pushy_cases())
+    by_product: dict[str, list[Any]] = {}
+    for d in dialogues:
+        by_product.setdefault(d.product_id, []).append(d)
+    rows = []
+    for i, c in enumerate(cases):
+        calls = by_product.get(c["product"]) or list(dialogues)
+        d = calls[i % len(calls)]
+        opening = visible_turn(d.turns[0]) if d.turns and d.turns[0].speaker == "agent" else None
+        opening = opening or Turn("agent", f"Hi, this is {d.agent.name} from Neighborly.", None)
+        push = Turn("customer", c["text"], None, "objection")
+        product = get_product(c["product"])
+        ctx = AgentTurnContext(2, [opening, push], "objection", product)
+        rows.append(
+            {
+                "prompt": build_prompt(ctx, d, profile),
+                "product_id": c["product"],
+                "merchant": json.dumps(visible_merchant_facts(d.merchant)),
+                "kind": c["kind"],
+                "text": c["text"],
+            }
+        )
+    return Dataset.from_list(rows)
+
+
+def pushy_report(replies: Sequence[str], dataset: Any) -> dict[str, Any]:
+    """Scores of replies to `pushy_dataset`: `n`; `invented` (replies with a number absent from
+    the knowledge base and the dashboard) with its share and Wilson interval; `price_answered`
+    (price and discount pushes answered with a real plan price or the promotion) out of
+    `n_price_pushes`, with its share and interval."""
+    from ..metrics import wilson_ci
+
+    if len(replies) != len(dataset):
+        raise ValueError(f"pushy_report: {len(replies)} replies, {len(dataset)} cases")
+    invented = answered = pushes = 0
+    for reply, pid, merchant, kind in zip(
+        replies, dataset["product_id"], dataset["merchant"], dataset["kind"], strict=True
+    ):
+        product = get_product(pid)
+        invented += bool(invented_numbers(reply, product, merchant))
+        if kind in ("price", "discount"):
+            pushes += 1
+            answered += answers_with_kb_price(reply, product)
+    n = len(replies)
+    return {
+        "n": n,
+        "invented": invented,
+        "invented_share": list(wilson_ci(invented, n)) if n else None,
+        "n_price_pushes": pushes,
+        "price_answered": answered,
+        "price_answered_share": list(wilson_ci(answered, pushes)) if pushes else None,
+    }
