@@ -497,10 +497,10 @@ def paired_vs(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Each system against `reference` on the same items: per system and column, both means and
-    the difference with its paired-bootstrap 95% interval (`metrics.paired_bootstrap_diff`;
+    the difference with its paired-bootstrap 95% interval (`stats.paired_bootstrap_diff`;
     items where either value is NaN are dropped, so `n` can be below the item count).
     ``excludes_0`` says whether the interval lies on one side of zero."""
-    from .metrics import paired_bootstrap_diff
+    from .stats import paired_bootstrap_diff
 
     wide = {s: g.set_index("item") for s, g in items.groupby("system", sort=False)}
     if reference not in wide:

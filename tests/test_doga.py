@@ -340,7 +340,9 @@ def test_chat_turn_with_fake_backend(classifier, fsm, tagger):
 
 
 @pytest.mark.slow
-def test_whole_call_with_embedded_model(classifier, fsm, tagger, corpus600, chat_backend):
+def test_whole_call_with_embedded_model(
+    classifier, fsm, tagger, act_tagger, perception, corpus600, chat_backend
+):
     from salesman_utils.online import online_cases, simulate_call
 
     prof = load_profile("smoke")
@@ -348,7 +350,17 @@ def test_whole_call_with_embedded_model(classifier, fsm, tagger, corpus600, chat
         chat_backend, None, classifier, fsm, profile=prof, tagger=tagger, max_new_tokens=16
     )
     (case,), (seed,) = online_cases(corpus600["test"], 1)
-    call = simulate_call(agent, case[1], case[0], seed, prof, max_turns=3, progress=False)
+    call = simulate_call(
+        agent,
+        case[1],
+        case[0],
+        seed,
+        prof,
+        max_turns=3,
+        progress=False,
+        act_tagger=act_tagger,
+        perception=perception,
+    )
     assert call.outcome in OUTCOMES and 1 <= len(call.turns) // 2 <= 3
     assert all(t.text.strip() for t in call.turns)
     assert call.turns[0].hidden["planned_intent"] == "Opening"
