@@ -286,7 +286,10 @@ def check_reply(item: Mapping[str, Any]) -> dict[str, float]:
         "promise": float(plain),
         "hedged_promise": float(hedged),
         "never_claim_overlap": float(overlap),
-        "merchant_numbers": float(len({x for x in nums.all() if x in mnums or x in gaps})),
+        # the dashboard's numbers in any form; the gaps to peers only as percentages
+        "merchant_numbers": float(
+            len({x for x in nums.all() if x in mnums} | {x for x in nums.percent if x in gaps})
+        ),
         "merchant_name": float(any(n and n.lower() in low for n in names)),
         "product_name": float(bool(kb.product) and kb.product.lower() in low),
         "empty": float(not words),

@@ -79,7 +79,7 @@ HEAD_FEATURES: dict[str, tuple[str, ...]] = {
     ),
     "Persuasiveness": (
         "fit", "merchant_numbers", "product_name", "cos_merchant", "empty", "echo_history",
-        "echo_kb", "question", "n_words", "claim_p", "pressure", "speaker_label",
+        "echo_kb", "question", "long", "claim_p", "pressure", "speaker_label",
     ),
     "Strategic_Fit": (
         "fit", "cos_merchant", "cos_last_rep", "empty", "echo_history", "echo_kb",
@@ -439,7 +439,7 @@ def train_judge(dialogues: Sequence[Any], settings: JudgeSettings | None = None)
     j.parts["claim"] = LogisticRegression(class_weight="balanced", **lr).fit(
         claim_x, [y for _, y in raw["claim"]]
     )
-    normal = [s for s, y in raw["claim"] if not y][:400]
+    normal = [s for s, y in raw["claim"] if not y][:3000]  # already embedded: free negatives
     bank = list(PRESSURE_LINES + RUDE_LINES)
     j.parts["rude"] = LogisticRegression(class_weight="balanced", **lr).fit(
         enc(normal + bank), [0] * len(normal) + [1] * len(bank)
