@@ -1,7 +1,7 @@
 """Training and scoring time of the trained judge (`salesman_utils.judge_model`) on this machine.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_judge.py [--calls 2000] [--contexts 1500]
-        [--systems 7] [--items 100]
+        [--systems 7] [--items 100] [--save judge.pkl]
 
 Simulates `--calls` calls (seed 0), splits them as notebook 01 does, trains the judge on the
 training split (never from the cache), then scores `--systems` x `--items` held-out replies on the
@@ -22,7 +22,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from salesman_utils.corpus import agent_turn_contexts, simulate_corpus, split  # noqa: E402
 from salesman_utils.evaluation import judge_view  # noqa: E402
 from salesman_utils.judge import score  # noqa: E402
-from salesman_utils.judge_model import Encoder, JudgeSettings, train_judge  # noqa: E402
+from salesman_utils.judge_model import (  # noqa: E402
+    Encoder,
+    JudgeSettings,
+    save_judge,
+    train_judge,
+)
 from salesman_utils.models import load_embedder  # noqa: E402
 
 
@@ -32,12 +37,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--contexts", type=int, default=1500)
     ap.add_argument("--systems", type=int, default=7)
     ap.add_argument("--items", type=int, default=100)
+    ap.add_argument("--save", default=None, help="also save the trained judge to this file")
     args = ap.parse_args(argv)
     load_embedder()  # model load is paid once per process, outside both timings
     splits = split(simulate_corpus(args.calls, seed=0), seed=0)
     t0 = time.perf_counter()
     judge = train_judge(splits["train"], JudgeSettings(max_contexts=args.contexts))
     train_s = time.perf_counter() - t0
+    if args.save:
+        save_judge(judge, args.save)
     ctxs = [(d, c) for d in splits["test"] for c in agent_turn_contexts(d)][: args.items]
     # seven "systems": distinct replies to the same contexts (the rep's, the expert's, swaps...)
     pool = [d.turns[c.index] for d, c in ctxs]

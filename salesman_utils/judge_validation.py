@@ -184,8 +184,8 @@ def verdict(checks: Mapping[str, float], judge: str) -> tuple[bool, str]:
     """(passed, sentence) against `THRESHOLDS`; a NaN (check not run) counts as failed."""
     t = THRESHOLDS
 
-    def pct(x: float) -> str:
-        return f"{x:.0%}" if np.isfinite(x) else "n/a"
+    def pct(x: float) -> str:  # one decimal: 84.6% must not read as the 85% it misses
+        return f"{x:.1%}" if np.isfinite(x) else "n/a"
 
     rules = {
         f"hand-written pairs {pct(checks['pairs'])} (needs >= {t['pairs']:.0%})": checks["pairs"]

@@ -84,4 +84,6 @@ def test_auc_preference_flips_and_verdict():
     ok, text = jv.verdict(good, "trained")
     assert ok and "PASSES" in text
     ok, text = jv.verdict({**good, "pairs": 0.8, "flip_rate": np.nan}, "x")
-    assert not ok and "pairs 80%" in text and "order flips n/a" in text
+    assert not ok and "pairs 80.0%" in text and "order flips n/a" in text
+    ok, text = jv.verdict({**good, "pairs": 44 / 52}, "x")
+    assert not ok and "pairs 84.6% (needs >= 85%)" in text
