@@ -387,7 +387,9 @@ def referee_probe(
 ) -> tuple[list[dict], pd.DataFrame]:
     """`n` random real rep turns of held-out calls as judge items, and the referee's ground truth
     for each (evaluation only): faithful, expert_move (the rep made the expert's move),
-    personalized (NaN where the move needs no personalization)."""
+    personalized (NaN where the move needs no personalization or the flag is not recorded)."""
+    from .simulator import PERSONALIZATION_DUE
+
     ctxs = _agent_contexts(dialogues)
     idx = np.random.default_rng(seed).permutation(len(ctxs))[:n]
     items, rows = [], []
@@ -395,7 +397,9 @@ def referee_probe(
         d, c = ctxs[i]
         t = d.turns[c.index]
         items.append(judge_view(d, c, t.text, "corpus", profile))
-        due = t.hidden.get("personalization_due")
+        # the hidden flag is meaningful for the data-bearing moves only (an Opening's register
+        # is due but never recorded as "personalized")
+        due = t.hidden.get("personalization_due") and t.intent in PERSONALIZATION_DUE
         rows.append(
             {
                 "item_id": items[-1]["item_id"],
