@@ -164,13 +164,22 @@ class DogaConfig:
     grpo_variant: GrpoVariant = "grpo_bayes"
 
 
+JudgeKind = Literal["local", "api", "trained"]
+
+
 @dataclass
 class EvalConfig:
     n_items: int = 120
     n_bootstrap: int = 1000
-    n_pairwise: int = 60
-    judge_kind: str = "local"  # local (prob-weighted) | api (JSON)
-    n_judge_items: int = 30  # judged subsample per system (judging costs ~7 prompts per reply)
+    n_pairwise: int = 60  # expert-vs-novice pairs and best-vs-base pairs
+    # the judge of the capability/metric tables: trained (judge_model, offline default), api
+    # (JSON, the paper's route) or local (the embedded LLM, probability-weighted: fails validation)
+    judge_kind: JudgeKind = "trained"
+    n_judge_items: int = 30  # judged items per system
+    n_planted: int = 200  # held-out rep turns for the Faithfulness AUC (planted violations)
+    judge_max_contexts: int = 1500  # training-split contexts the trained judge learns from
+    llm_judge_pairs: int = 12  # the embedded LLM judge's small validation sample: pairs ...
+    llm_judge_planted: int = 24  # ... and planted items (it fails; 17 min for the full checks)
     max_new_tokens: int = 64
 
 

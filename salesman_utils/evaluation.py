@@ -9,9 +9,11 @@ automatic metrics with bootstrap intervals, judge inputs, and the judge's ground
 * `generate` answers every item with a `doga.PlainAgent` (notebook 02's training prompt,
   `rewards.build_prompt`) or a `doga.DOGAAgent`, greedily; replies are `doga.clean_reply`-ed
   (the `Plan:` line is stripped by `rewards.parse_completion`).
-* `judge_view` is what the judge sees of an item: product facts, the merchant dashboard, the last
-  turns. The hidden expert reply and hidden labels are read ONLY by `auto_metric_items`,
-  `faithfulness_probe` and `expert_novice_pairs` (evaluation, never a prompt of a system).
+* `judge_view` is what the judge sees of an item: the knowledge base, the merchant dashboard, the
+  last turns and the reply; never the corpus rep's move or anything hidden. The hidden expert
+  reply and hidden labels are read ONLY by `auto_metric_items`, `faithfulness_probe`,
+  `referee_probe` and `expert_novice_pairs` (evaluation, never a prompt of a system); the
+  validation thresholds live in `judge_validation`.
 """
 
 from __future__ import annotations
@@ -327,7 +329,7 @@ def judge_view(
     context: AgentTurnContext,
     reply: str,
     system: str,
-    profile: Profile,
+    profile: Profile | None,
     item_id: str | None = None,
     capability: str | None = None,
 ) -> dict[str, Any]:
@@ -339,9 +341,9 @@ def judge_view(
         "capability": capability or dialogue.turns[context.index].intent,
         "system": system,
         "reply": reply,
-        # compact = prices, eligibility, promotion, never-claims: every fact a reply can violate,
-        # at half the tokens (prompt length is most of a CPU judge's cost)
-        "product_facts": facts_text(context.product, "compact"),
+        # the whole knowledge base (features, eligibility and FAQ state facts a reply may
+        # repeat); the LLM judge now runs on a small sample only, so prompt length matters less
+        "product_facts": facts_text(context.product, "full"),
         "merchant_facts": merchant_text(visible_merchant_facts(dialogue.merchant)),
         "history": history_text(context.history),
     }
@@ -370,14 +372,15 @@ def _agent_contexts(dialogues: Sequence[Dialogue]) -> list[tuple[Dialogue, Agent
 
 
 def faithfulness_probe(
-    dialogues: Sequence[Dialogue], n: int, profile: Profile, seed: int = 0
+    dialogues: Sequence[Dialogue], n: int, profile: Profile | None, seed: int = 0
 ) -> tuple[list[dict], np.ndarray]:
-    """Up to n/2 real rep turns with planted fact violations (hidden) and as many without:
-    (judge items, has_violation labels). Labels are for scoring the judge only."""
+    """Up to n/2 real rep turns the simulator made unfaithful (hidden ``faithful`` False: wrong
+    numbers, forbidden promises and the subtle forms a rule-based checker misses) and as many
+    faithful ones: (judge items, has_violation labels). Labels are for scoring the judge only."""
     rng = np.random.default_rng(seed)
     ctxs = _agent_contexts(dialogues)
-    bad = [x for x in ctxs if x[0].turns[x[1].index].hidden.get("violations")]
-    good = [x for x in ctxs if not x[0].turns[x[1].index].hidden.get("violations")]
+    bad = [x for x in ctxs if x[0].turns[x[1].index].hidden.get("faithful") is False]
+    good = [x for x in ctxs if x[0].turns[x[1].index].hidden.get("faithful") is True]
     k = min(n // 2, len(bad), len(good))
     picks = [(x, 1) for x in (bad[i] for i in rng.choice(len(bad), k, replace=False))]
     picks += [(x, 0) for x in (good[i] for i in rng.choice(len(good), k, replace=False))]
@@ -385,8 +388,37 @@ def faithfulness_probe(
     return items, np.array([y for _, y in picks], dtype=int)
 
 
+def referee_probe(
+    dialogues: Sequence[Dialogue], n: int, profile: Profile | None, seed: int = 0
+) -> tuple[list[dict], pd.DataFrame]:
+    """`n` random real rep turns of held-out calls as judge items, and the referee's ground truth
+    for each (evaluation only): faithful, expert_move (the rep made the expert's move),
+    personalized (NaN where the move needs no personalization or the flag is not recorded)."""
+    from .simulator import PERSONALIZATION_DUE
+
+    ctxs = _agent_contexts(dialogues)
+    idx = np.random.default_rng(seed).permutation(len(ctxs))[:n]
+    items, rows = [], []
+    for i in sorted(idx):
+        d, c = ctxs[i]
+        t = d.turns[c.index]
+        items.append(judge_view(d, c, t.text, "corpus", profile))
+        # the hidden flag is meaningful for the data-bearing moves only (an Opening's register
+        # is due but never recorded as "personalized")
+        due = t.hidden.get("personalization_due") and t.intent in PERSONALIZATION_DUE
+        rows.append(
+            {
+                "item_id": items[-1]["item_id"],
+                "faithful": int(bool(t.hidden.get("faithful"))),
+                "expert_move": int(t.intent == t.hidden.get("expert_intent")),
+                "personalized": float(bool(t.hidden.get("personalized"))) if due else np.nan,
+            }
+        )
+    return items, pd.DataFrame(rows)
+
+
 def expert_novice_pairs(
-    dialogues: Sequence[Dialogue], n: int, profile: Profile, seed: int = 0
+    dialogues: Sequence[Dialogue], n: int, profile: Profile | None, seed: int = 0
 ) -> tuple[list[dict], list[dict], str]:
     """Contexts where a novice rep made a bad move (hidden quality 0): (hidden expert reply items,
     the novice's reply items, note). Falls back to any bad turn if novices are too few."""
@@ -430,27 +462,3 @@ def faithfulness_auc(scores: Sequence[float], has_violation: Sequence[int]) -> d
         "mean_clean": float(s[y == 0].mean()) if (y == 0).any() else float("nan"),
         "mean_violating": float(s[y == 1].mean()) if (y == 1).any() else float("nan"),
     }
-
-
-def judge_verdict(auc: float, expert_share: float, flip_rate: float) -> tuple[bool, str]:
-    """(usable, sentence) from the two ground-truth checks. Usable needs Faithfulness AUC >= 0.7,
-    the expert reply preferred in >= 70% of decisive pairs and verdicts flipping with the order in
-    < 30% of pairs; thresholds are ours (a judge below them mostly measures noise or position)."""
-
-    def pct(x: float) -> str:
-        return f"{x:.0%}" if np.isfinite(x) else "n/a (no decisive pair)"
-
-    share, flips = pct(expert_share), pct(flip_rate)
-    checks = {
-        f"Faithfulness AUC {auc:.2f} (needs >= 0.70)": auc >= 0.7,
-        f"expert reply preferred in {share} of decisive pairs (needs >= 70%)": expert_share >= 0.7,
-        f"verdict flips with the order in {flips} of pairs (needs < 30%)": flip_rate < 0.3,
-    }
-    failed = [k for k, ok in checks.items() if not ok]  # NaN compares False: counted as failed
-    if not failed:
-        return True, "The judge passes both ground-truth checks: " + "; ".join(checks) + "."
-    return False, (
-        "The judge is WEAK on this profile: " + "; ".join(failed) + ". Its scores are "
-        "reported for completeness; read system differences from the automatic metrics and the "
-        "online conversion, or use an API judge (the gpu profile names one)."
-    )

@@ -7,8 +7,15 @@
 - `score(backend, items, kind="api")`: one prompt per item asking for JSON
   ``{"scores": {metric: int}, "rationale": str}``. Malformed output is retried with another seed;
   what still fails is a parse failure (score NaN, ``parse_ok`` False), never a zero.
+- `score(judge, items, kind="trained")`: the trained offline judge of `judge_model` (a
+  `TrainedJudge` in place of a backend): pointwise scores 1-10 from transparent checks and small
+  learned parts; the rationale lists what its checks found.
 - `pairwise(backend, items_a, items_b)`: asks in both orders; a verdict that flips with the order
-  is a tie, and the flip rate measures position bias.
+  is a tie, and the flip rate measures position bias. With ``kind="trained"`` the verdict compares
+  the two replies' mean scores, which cannot depend on the order (flip rate 0 by construction).
+
+No prompt says which move the corpus rep made or which capability an item is filed under: the
+capability is a grouping key for tables only.
 
 An item is a dict: ``item_id``, ``capability`` (one of CAPABILITIES), ``reply``, and optionally
 ``system``, ``product_facts``, ``merchant_facts`` (visible to the rep), ``history`` (the call so
@@ -176,8 +183,15 @@ def score(
                     rows.append(_row(it, m, float("nan"), False, f"unparsed: {text[:200]}"))
                 else:
                     rows.append(_row(it, m, float(got[0][m]), True, got[1]))
+    elif kind == "trained":
+        if not hasattr(backend, "score_items"):
+            raise ValueError("kind='trained' needs a judge_model.TrainedJudge, not a chat backend")
+        values, notes = backend.score_items(checked, names)
+        for it, row, note in zip(checked, values, notes, strict=True):
+            for m, v in zip(names, row, strict=True):
+                rows.append(_row(it, m, float(v), True, note))
     else:
-        raise ValueError(f"kind: expected 'local' or 'api', got {kind!r}")
+        raise ValueError(f"kind: expected 'local', 'api' or 'trained', got {kind!r}")
     df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     n_failed = int(df.loc[~df["parse_ok"].astype(bool), "item_id"].nunique())
     df.attrs.update(parse_failures=n_failed, retries=retries, kind=kind)
@@ -225,10 +239,21 @@ def pairwise(
     ``df.attrs["parse_failures"]`` counts unparsed prompts (api) after retries.
     """
     pairs = pair_items(items_a, items_b)
-    ab = [pairwise_prompt(a, a["reply"], b["reply"], kind) for a, b in pairs]
-    ba = [pairwise_prompt(a, b["reply"], a["reply"], kind) for a, b in pairs]
     n = len(pairs)
-    if kind == "local":
+    if kind != "trained":
+        ab = [pairwise_prompt(a, a["reply"], b["reply"], kind) for a, b in pairs]
+        ba = [pairwise_prompt(a, b["reply"], a["reply"], kind) for a, b in pairs]
+    if kind == "trained":  # pointwise: each reply scored alone, so the order cannot matter
+        sa, _ = backend.score_items([a for a, _ in pairs])
+        sb, _ = backend.score_items([b for _, b in pairs])
+        diff = sa.mean(axis=1) - sb.mean(axis=1) if n else np.zeros(0)
+        pref_ab = np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
+        pref_ba = pref_ab.copy()  # b shown first: the same two scores, the same comparison
+        means = zip(sa.mean(axis=1), sb.mean(axis=1), strict=True) if n else []
+        notes = [f"mean scores {x:.2f} vs {y:.2f}" for x, y in means]
+        rat_ab = rat_ba = notes
+        failures = retries = 0
+    elif kind == "local":
         for letter in ("A", "B"):
             if len(_pieces(backend, letter)) != 1:
                 raise ValueError(f"pairwise: {letter!r} is not a single token for this tokenizer")
@@ -256,7 +281,7 @@ def pairwise(
         rat_ab, rat_ba = notes[:n], notes[n:]
         failures = sum(p is None for p in parsed)
     else:
-        raise ValueError(f"kind: expected 'local' or 'api', got {kind!r}")
+        raise ValueError(f"kind: expected 'local', 'api' or 'trained', got {kind!r}")
     rows = []
     for i, (a, b) in enumerate(pairs):
         v1, v2 = _side(pref_ab[i]), _side(pref_ba[i])

@@ -52,6 +52,7 @@ FIGURES = [
     ("online_conversion", "Conversion against the simulated customer (notebook 04)"),
 ]
 RUN = "python -m salesman_utils.run --profile {profile} --only {nb}"
+MIN_VERDICT_ITEMS = 30  # fewer paired items per system than this: no direction verdict
 
 
 def _f(x: Any, nd: int = 2) -> str:
@@ -132,6 +133,36 @@ def effect(
     }
 
 
+def tables_judge(metrics_05: dict[str, Any]) -> dict[str, Any]:
+    """Which judge produced the score tables and whether it passed its validation (notebook 05's
+    ``judge`` record; an old record without ``passed`` counts as not validated)."""
+    j = metrics_05.get("judge") if isinstance(metrics_05.get("judge"), dict) else {}
+    return {
+        "kind": str(j.get("kind", "unknown")),
+        "name": str(j.get("name") or j.get("kind") or "unknown"),
+        "passed": j.get("passed") is True,
+        "verdict": str(j.get("verdict") or ""),
+    }
+
+
+def verdict_cell(e: dict[str, float], judge: dict[str, Any]) -> str:
+    """The "direction vs paper" cell: a direction only from a judge that passed its validation
+    and with at least `MIN_VERDICT_ITEMS` items per system; otherwise why not."""
+    if not judge.get("passed"):
+        return f"no verdict: the {judge.get('name', 'unknown')} judge did not pass its validation"
+    if e["n"] < MIN_VERDICT_ITEMS:
+        return f"no verdict: {e['n']} items per system (needs >= {MIN_VERDICT_ITEMS})"
+    return _direction(e)
+
+
+def item_level(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (system, item): the mean of its metric scores. An item's seven scores are not
+    independent samples, so every interval over items resamples these rows."""
+    return df.groupby(["system", "item_id", "capability"], as_index=False, sort=False)[
+        "score"
+    ].mean()
+
+
 def _direction(e: dict[str, float]) -> str:
     if not math.isfinite(e["diff"]):
         return "not measurable"
@@ -179,6 +210,7 @@ def effects_table(df: pd.DataFrame, profile: Profile, metrics_05: dict[str, Any]
             )
         )
     systems = set(df["system"])
+    judge = tables_judge(metrics_05)
     rows = []
     for label, paper, new, old, caps in specs:
         if new not in systems or old not in systems:
@@ -193,7 +225,7 @@ def effects_table(df: pd.DataFrame, profile: Profile, metrics_05: dict[str, Any]
                 "ours: diff [95% CI]": _ci(e["diff"], e["diff_lo"], e["diff_hi"], signed=True),
                 "ours: relative [95% CI]": _ci(e["rel"], e["rel_lo"], e["rel_hi"], pct=True),
                 "n items": str(e["n"]),
-                "direction vs paper": _direction(e),
+                "direction vs paper": verdict_cell(e, judge),
             }
         )
     for label, paper, why in (
@@ -270,6 +302,36 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _cell(v: dict[str, Any], k: str) -> str:
+    vals = (v.get(k), v.get(f"{k}_lo"), v.get(f"{k}_hi"))
+    return _ci(*(float(x) if isinstance(x, (int, float)) else math.nan for x in vals))
+
+
+def validation_table(validation: dict[str, Any]) -> pd.DataFrame:
+    """One row per judge: each check with its interval and n, and whether it passed."""
+    rows = []
+    for name, v in validation.items():
+        if not isinstance(v, dict):
+            continue
+        if "pairs" not in v:  # an older record: print its keys as they are
+            rows += [{"judge": name, "check": k, "value": _f(x, 3)} for k, x in _flat(v).items()]
+            continue
+
+        rows.append(
+            {
+                "judge": name,
+                "hand-written pairs right [95% CI]": f"{_cell(v, 'pairs')} (n={v.get('pairs_n')})",
+                "Faithfulness AUC [95% CI]": f"{_cell(v, 'faithfulness_auc')} "
+                f"(n={v.get('faithfulness_n')})",
+                "expert preferred [95% CI]": f"{_cell(v, 'expert_preferred')} "
+                f"(decisive={v.get('expert_decisive_pairs')})",
+                "order flips": _f(v.get("flip_rate")),
+                "passed": "yes" if v.get("passed") else "no",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def run_summary(manifest_path: Path, profile: Profile) -> list[str]:
     """Markdown lines: wall time per notebook from the run manifest, the total against the
     profile's `budget_minutes`; nothing when the manifest is absent or from another profile."""
@@ -318,15 +380,25 @@ def render_results_section(profile: Profile | str) -> str:
         "Intervals are 95% bootstrap (judge scores, automatic metrics) or Wilson (rates)._\n",
         "### Our effects beside the paper's\n",
     ]
+    judge = tables_judge(metrics_05)
+    status = "passed" if judge["passed"] else "did NOT pass"
     if turn.exists():
         df = load_turn_scores(turn)
         out += [
+            f"_Every judge score below comes from the **{judge['name']}** judge "
+            f"(`eval.judge_kind: {judge['kind']}`), which {status} its validation "
+            '(section "Judge validation" below)._\n',
             _md(effects_table(df, prof, metrics_05)),
             "",
-            "Differences are paired by held-out item (mean of the seven metrics per item); "
-            "the paper's numbers come from GPT-4 judging 7B-32B models, ours from the "
-            f"`{prof.models.judge.kind}` judge of this profile, so compare directions, not "
-            "sizes.\n",
+            "Differences are paired by held-out item (mean of the seven metrics per item; "
+            "intervals resample items). A direction is given only when the judge passed its "
+            f"validation and every system has >= {MIN_VERDICT_ITEMS} items. The paper's numbers "
+            "come from GPT-4 judging 7B-32B models, ours from the judge named above, so compare "
+            "directions, not sizes. Read effects from measures that do not depend on the "
+            "system being scored: a judge that passed validation and was trained on data no "
+            "system saw, the online conversion against the simulated customer, and the "
+            "referee's checks; `violations_per_100` uses the fact checker DOGA's guard also "
+            "uses, so it is not independent for the DOGA systems.\n",
         ]
         by_cap, by_metric = scores_tables(df, prof.eval.n_bootstrap, prof.seed)
         out += [
@@ -353,24 +425,18 @@ def render_results_section(profile: Profile | str) -> str:
     )
     validation = metrics_05.get("judge_validation")
     if isinstance(validation, dict) and validation:
-        flat = _flat(validation)
         out += [
-            "### Judge validation against the simulator's ground truth\n",
-            _md(
-                pd.DataFrame(
-                    {
-                        "check": list(flat),
-                        "value": [
-                            _f(v, 3) if isinstance(v, float) or v is None else v
-                            for v in flat.values()
-                        ],
-                    }
-                )
-            ),
+            "### Judge validation\n",
+            "Every judge gets the same checks (notebook 05): the hand-written pairs of "
+            "`data/judge_pairs.yaml` (products the corpus never uses; no judge trains on them), "
+            "the Faithfulness AUC against planted violations, expert vs novice preference and "
+            "order flips (a pointwise judge compares two scores, so it cannot flip).\n",
+            _md(validation_table(validation)),
             "",
         ]
-        if isinstance(metrics_05.get("judge_verdict"), str):
-            out += [metrics_05["judge_verdict"], ""]
+        verdicts = metrics_05.get("judge_verdicts")
+        if isinstance(verdicts, dict):
+            out += [f"- {v}" for v in verdicts.values() if isinstance(v, str)] + [""]
     out += run_summary(p.results / "run_manifest.json", prof)
     figs = [(n, t) for n, t in FIGURES if (p.figures / f"{n}.png").exists()]
     if figs:

@@ -2,7 +2,9 @@
 each with a 1-10 scale written as five anchored bands, and the prompts and answer parsers built on it.
 
 - `CAPABILITIES`, `METRICS` (name -> `Criterion`), `COMPLEX_CAPABILITIES`, `rubric_markdown()`;
-- items (`check_items`) and what a judge or a human rater sees of one (`render_context`);
+- items (`check_items`) and what a judge or a human rater sees of one (`render_context`: the
+  knowledge base, the visible merchant data and the call so far; never the move the corpus rep
+  made or the capability the item is filed under, which is a grouping key for tables only);
 - prompts: `local_prompt` (one metric, answered by a score token), `api_prompt` (all metrics,
   answered in JSON), `pairwise_prompt`; `pair_items` aligns two systems' items;
 - answer parsers for the API judge: `parse_scores`, `parse_winner` (None = malformed).
@@ -194,11 +196,6 @@ def render_context(item: Mapping[str, Any]) -> str:
     )
 
 
-def _task_line(item: Mapping[str, Any]) -> str:
-    cap = CAPABILITIES[item["capability"]]
-    return f"The salesperson's next turn should do {cap.name.replace('_', ' ')}: {cap.definition}"
-
-
 _SYSTEM = (
     "You are a strict, fair judge of telemarketing calls in which a platform's sales rep calls a "
     "merchant. You grade one salesperson reply at a time against a written rubric."
@@ -212,7 +209,7 @@ def local_prompt(item: Mapping[str, Any], metric: str) -> list[dict[str, str]]:
     """One metric per prompt, answered by the score alone (read as token probabilities)."""
     m = METRICS[metric]
     user = (
-        f"{render_context(item)}\n\n{_task_line(item)}\n\n"
+        f"{render_context(item)}\n\n"
         f"## Salesperson's reply to grade\n{item['reply'].strip() or '(silence)'}"
         f"{LOCAL_SPLIT} {metric}: {m.definition}\n{m.scale_text()}\n\n"
         f"Grade the reply on {metric} only. Answer with one integer from 1 to 10."
@@ -227,7 +224,7 @@ def api_prompt(item: Mapping[str, Any], metrics: Sequence[str]) -> list[dict[str
     )
     example = json.dumps({"scores": dict.fromkeys(metrics, 7), "rationale": "one sentence"})
     user = (
-        f"{render_context(item)}\n\n{_task_line(item)}\n\n"
+        f"{render_context(item)}\n\n"
         f"## Salesperson's reply to grade\n{item['reply']}\n\n## Rubric (1 worst, 10 best)\n"
         f"{blocks}\n\nAnswer with a JSON object only, integers from 1 to 10, like: {example}"
     )
@@ -249,7 +246,7 @@ def pairwise_prompt(item: Mapping[str, Any], reply_a: str, reply_b: str, kind: s
         else 'Answer with a JSON object only: {"winner": "A" or "B", "rationale": "one sentence"}'
     )
     user = (
-        f"{render_context(item)}\n\n{_task_line(item)}\n\n## Reply A\n{reply_a}\n\n"
+        f"{render_context(item)}\n\n## Reply A\n{reply_a}\n\n"
         f"## Reply B\n{reply_b}\n\n{_PAIR_QUESTION} {answer}"
     )
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]

@@ -107,16 +107,19 @@ def test_faithfulness_auc_and_verdict():
     assert r["mean_clean"] == 8.0 and r["mean_violating"] == 2.5
     assert ev.faithfulness_auc([5, 5], [0, 1])["auc"] == 0.5
     assert math.isnan(ev.faithfulness_auc([5, 5], [0, 0])["auc"])
-    ok, text = ev.judge_verdict(0.9, 0.8, 0.1)
-    assert ok and "passes" in text
-    ok, text = ev.judge_verdict(0.52, 0.5, 0.9)
-    assert not ok and "WEAK" in text and "AUC 0.52" in text and "90%" in text
-    assert not ev.judge_verdict(0.9, 0.8, float("nan"))[0]
 
 
 def test_ground_truth_probes_read_hidden_labels_only_as_labels(calls, smoke_profile):
     items, y = ev.faithfulness_probe(calls, 8, smoke_profile, seed=0)
     assert len(items) == len(y) and set(np.unique(y)) <= {0, 1} and y.sum() == len(y) - y.sum()
+    hidden = {f"{d.id}:{i}": t.hidden for d in calls for i, t in enumerate(d.turns)}
+    # the label is the simulator's decision (hidden "faithful"), not the fact checker's output
+    assert [int(not hidden[it["item_id"]]["faithful"]) for it in items] == list(y)
+    assert "Plans:" in items[0]["product_facts"] and "FAQ:" in items[0]["product_facts"]
+    ref_items, truth = ev.referee_probe(calls, 10, smoke_profile, seed=0)
+    assert len(ref_items) == len(truth) == 10
+    assert set(truth.columns) == {"item_id", "faithful", "expert_move", "personalized"}
+    assert all(set(it) == set(ref_items[0]) for it in ref_items)
     assert {"item_id", "capability", "reply", "product_facts", "merchant_facts"} <= set(items[0])
     expert, rep, note = ev.expert_novice_pairs(calls, 3, smoke_profile, seed=0)
     assert len(expert) == len(rep) and [e["item_id"] for e in expert] == [r["item_id"] for r in rep]

@@ -44,9 +44,17 @@ def test_missing_tables_say_which_notebook_to_run(profile):
     assert "eval_turn_scores.csv` is missing" in text and "--only 05" in text
 
 
+PASSED = {
+    "kind": "trained",
+    "name": "trained",
+    "passed": True,
+    "verdict": "The trained judge PASSES",
+}
+
+
 def test_section_is_built_from_the_tables(profile):
     p = paths(profile)
-    _turn_scores().to_csv(p.tables / "eval_turn_scores.csv", index=False)
+    _turn_scores(n_items=36).to_csv(p.tables / "eval_turn_scores.csv", index=False)
     pd.DataFrame(
         {
             "system": ["sft", "grpo_bayes"],
@@ -68,7 +76,12 @@ def test_section_is_built_from_the_tables(profile):
         }
     ).to_csv(p.tables / "online_conversion.csv", index=False)
     (p.metrics / "05_judged_evaluation.json").write_text(
-        json.dumps({"judge_validation": {"faithfulness_auc": 0.61, "expert_win_rate": 0.7}})
+        json.dumps(
+            {
+                "judge": PASSED,
+                "judge_validation": {"old": {"faithfulness_auc": 0.61, "expert_win_rate": 0.7}},
+            }
+        )
     )
     (p.figures / "eval_radar.png").write_bytes(b"png")
     text = render_results_section(profile)
@@ -80,15 +93,51 @@ def test_section_is_built_from_the_tables(profile):
     assert "base_plain -> base_doga" in doga and "+0.50 [+0.50, +0.50]" in doga
     assert "0.123 [0.100, 0.150]" in text and "0.20 [0.10, 0.37]" in text  # auto, conversion
     assert "faithfulness_auc" in text and "0.610" in text
+    assert "**trained** judge" in text and "which passed its validation" in text
     assert "![Judge score per capability and system](" in text and "eval_radar.png" in text
     assert "Scaling with model size" in text and "not measured" in text
     assert "| Objection Handling |" in text and "| Professionalism |" in text  # the rubric
     # nothing typed: change the table, the section changes
-    worse = _turn_scores()
+    worse = _turn_scores(n_items=36)
     worse.loc[worse.system == "grpo_bayes", "score"] -= 2
     worse.to_csv(p.tables / "eval_turn_scores.csv", index=False)
     grpo = next(ln for ln in render_results_section(profile).splitlines() if "GRPO w/o" in ln)
     assert "-1.00 [-1.00, -1.00]" in grpo and "opposite direction" in grpo
+
+
+def test_no_verdict_from_a_failed_judge_or_fewer_than_30_items(profile):
+    from salesman_utils.report import MIN_VERDICT_ITEMS, effects_table
+
+    failed = {"judge": {**PASSED, "passed": False}}
+    t = effects_table(_turn_scores(n_items=36), profile, failed)
+    measured = t["n items"] != ""
+    assert measured.sum() == 5
+    cells = t.loc[measured, "direction vs paper"]
+    assert cells.str.startswith("no verdict: the trained judge did not").all()
+    t = effects_table(_turn_scores(n_items=36), profile, {})  # no validation record: no verdict
+    assert t.loc[measured, "direction vs paper"].str.startswith("no verdict").all()
+    few = effects_table(_turn_scores(n_items=12), profile, {"judge": PASSED})
+    grpo = few.set_index("effect").loc["GRPO w/o SFT vs SFT (overall)", "direction vs paper"]
+    assert grpo == f"no verdict: 12 items per system (needs >= {MIN_VERDICT_ITEMS})"
+    ok = effects_table(_turn_scores(n_items=36), profile, {"judge": PASSED})
+    assert ok.set_index("effect").loc["GRPO w/o SFT vs SFT (overall)", "direction vs paper"] == (
+        "same direction; CI excludes 0"
+    )
+
+
+def test_intervals_resample_items_not_metric_scores(profile):
+    from salesman_utils.metrics import summarize
+    from salesman_utils.report import item_level
+
+    df = _turn_scores(n_items=12)
+    rng = np.random.default_rng(1)
+    df["score"] += rng.normal(0, 1, len(df))  # metrics of an item now differ
+    per_item = item_level(df)
+    assert len(per_item) == df.groupby(["system", "item_id"]).ngroups
+    by_cap = summarize(per_item, by=["system", "capability"], n_boot=200)
+    assert (by_cap["n"] == 2).all()  # 12 items over 6 capabilities: 2 items each, not 14 scores
+    naive = summarize(df, by=["system", "capability"], n_boot=200)
+    assert (naive["hi"] - naive["lo"]).mean() < (by_cap["hi"] - by_cap["lo"]).mean()
 
 
 def test_update_readme_replaces_only_between_markers(tmp_path):

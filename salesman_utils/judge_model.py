@@ -1,0 +1,538 @@
+"""The trained offline judge: scores a reply in its context on the seven rubric metrics (1-10).
+
+Referee side (DESIGN.md section 7b): it reads hidden fields of the TRAINING split as labels, never
+as inputs, and it scores only what a judge item shows (knowledge base, visible merchant data, the
+call so far, the reply; `rubric.check_items`).
+
+Design: a hybrid, chosen because it validates (notebook 05) where a small LLM and a cross-encoder
+trained on template text did not.
+
+1. Transparent checks (`judge_checks.check_reply`): numbers, plans and promises against the
+   knowledge base given in the item's text, the merchant's own numbers, degenerate forms. They are
+   our own code, NOT `factcheck.fact_check`: DOGA's guard uses that checker, so a judge built on it
+   would agree with the guard by construction.
+2. Small learned parts over all-MiniLM-L6-v2 sentence embeddings (scikit-learn logistic
+   regressions): the move a reply makes (trained on the visible intent of training-split rep
+   turns), the merchant's last act (visible act labels), the expert move at this moment (hidden
+   `expert_intent` as the label), and a claim detector (sentences the simulator appended to make a
+   turn unfaithful vs sentences of faithful turns). Strategic fit is P(expert move) . P(reply move).
+3. One logistic head per metric over a named subset of 1 and 2, trained on examples the simulator
+   gives for free: the rep's own turn (labels: hidden `faithful`, expert move or not, hidden
+   quality, personalized where due), the hidden `expert_text` as a good reply, replies swapped in
+   from other calls and products, degenerate replies (empty, an echo of the prompt, a list, meta
+   text, a monologue, a line spoken as the merchant) and pressure or rude add-ons. A metric's score
+   is 1 + 9 * P(good).
+
+The judge is pointwise: a reply's scores do not depend on the reply it is compared with or on the
+order, so its pairwise verdicts cannot flip with the order (flip rate 0 by construction).
+
+`load_or_train` caches the fitted judge under `artifacts/<profile>/judge/`, keyed by a hash of
+the training data, the settings and the source of this module and of `judge_checks`; a checkpoint
+trained for another rubric (metric names) is refused with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .judge_checks import CHECK_FEATURES, check_reply, findings, kb_of, sentences
+from .rubric import METRICS, check_items
+from .simulator import ACTS, INTENTS
+
+MAX_SENTENCES = 6
+# Synthetic unprofessional add-ons for the Professionalism head and its sentence detector: pressure,
+# fake urgency, belittling, guilt, over-familiarity. Written for this module, apart from the
+# validation pairs (data/judge_pairs.yaml) and from every line bank.
+PRESSURE_LINES = (
+    "You really need to decide right now, this won't come around again.",
+    "Trust me, just sign today and stop overthinking it.",
+    "Everyone else is already on it, you'd be foolish to wait.",
+    "I can only hold this for the next hour, so it's now or never.",
+    "Look, I don't have all day, are you in or not?",
+    "If you hang up now you'll regret it next month, believe me.",
+    "Just say yes and we'll sort out the details later.",
+)
+RUDE_LINES = (
+    "Honestly, that's a ridiculous reason not to do it.",
+    "Come on, you people always say that.",
+    "Are you serious? It's obviously the right call.",
+    "With numbers like yours I wouldn't be so picky, mate.",
+    "That's a pretty naive way to run a business, if I'm honest.",
+    "Other owners figured this out ages ago, what's taking you so long?",
+    "Don't be stubborn, pal, it's a no-brainer.",
+)
+META_PREFIX = "As an AI assistant, here is a possible reply for the rep:"
+
+# metric -> the features its head reads (check features + learned features; see `_features`)
+HEAD_FEATURES: dict[str, tuple[str, ...]] = {
+    "Faithfulness": (
+        "unsupported_money", "unsupported_percent", "unsupported_duration", "unsupported_other",
+        "fake_plan", "promise", "hedged_promise", "never_claim_overlap", "never_sim", "claim_p",
+    ),
+    "Persuasiveness": (
+        "fit", "merchant_numbers", "product_name", "cos_merchant", "empty", "echo_history",
+        "echo_kb", "question", "long", "claim_p", "pressure", "speaker_label",
+    ),
+    "Strategic_Fit": (
+        "fit", "cos_merchant", "cos_last_rep", "empty", "echo_history", "echo_kb",
+        "speaker_label", "pitch_after_refusal", "question",
+    ),
+    "Personalization": (
+        "merchant_numbers", "merchant_name", "unsupported_other", "unsupported_percent", "empty",
+        "p_analysis", "echo_kb", "echo_history",
+    ),
+    "Coherence": (
+        "cos_merchant", "cos_last_rep", "cos_kb", "fit", "echo_history", "echo_kb",
+        "speaker_label", "empty", "long", "unsupported_other",
+    ),
+    "Naturalness": (
+        "n_words", "long", "n_sentences", "list_or_markup", "meta", "speaker_label",
+        "echo_history", "echo_kb", "empty", "question",
+    ),
+    "Professionalism": (
+        "pressure", "rude", "rude_p", "pitch_after_refusal", "meta", "empty", "speaker_label",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How the judge is trained. `max_contexts` training-split rep turns are sampled (embedding
+    cost grows with it; 1,500 keeps training near 2-3 min on 2 CPU cores)."""
+
+    max_contexts: int = 1500
+    seed: int = 0
+    C: float = 1.0
+    embedder: str | None = None
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+class Encoder:
+    """Sentence embeddings with an in-process cache keyed by text (contexts repeat across the
+    seven systems, sentences across calls)."""
+
+    def __init__(self, embedder: str | None = None):
+        self.embedder, self.cache = embedder, {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        from .models import _load_embedder, default_embedder_path
+
+        todo = list(dict.fromkeys(t for t in texts if t and t not in self.cache))
+        if todo:
+            model = _load_embedder(self.embedder or str(default_embedder_path()), None)
+            vecs = model.encode(
+                todo, batch_size=64, normalize_embeddings=True, show_progress_bar=False
+            )
+            self.cache.update(zip(todo, np.asarray(vecs, np.float32), strict=True))
+        dim = 384 if not self.cache else len(next(iter(self.cache.values())))
+        zero = np.zeros(dim, np.float32)
+        return np.stack([self.cache.get(t, zero) for t in texts]) if texts else np.zeros((0, dim))
+
+
+def _mean_unit(vecs: np.ndarray) -> np.ndarray:
+    v = vecs.mean(axis=0) if len(vecs) else vecs.sum(axis=0)
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def split_history(history: str) -> tuple[str, str, int]:
+    """(the merchant's last line, the rep's last line, rep turns shown) from `history` text."""
+    merchant = rep = ""
+    n_rep = 0
+    for line in history.splitlines():
+        who, _, text = line.partition(":")
+        if who.strip().lower() == "merchant":
+            merchant = text.strip()
+        elif who.strip().lower() == "rep":
+            rep, n_rep = text.strip(), n_rep + 1
+    return merchant, rep, n_rep
+
+
+# ---------------------------------------------------------------- the judge
+
+
+class TrainedJudge:
+    """Fitted parts + `score_items(items, metrics) -> (scores (n, m) in [1, 10], rationales)`."""
+
+    def __init__(self, settings: JudgeSettings):
+        self.settings = settings
+        self.metrics = tuple(METRICS)
+        self.name = "trained-judge"
+        self.encoder = Encoder(settings.embedder)
+        self.parts: dict[str, Any] = {}
+        self.heads: dict[str, Any] = {}
+        self.train_note = ""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["encoder"] = None  # embeddings are recomputed; the model is loaded from the wheel
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.encoder = Encoder(self.settings.embedder)
+
+    # -- features
+
+    def _embed_items(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        sents = [sentences(str(it["reply"]))[:MAX_SENTENCES] for it in items]
+        hist = [split_history(str(it.get("history") or "")) for it in items]
+        kbs = [kb_of(str(it.get("product_facts") or "")) for it in items]
+        never = [list(k.never) for k in kbs]
+        heads = [str(it.get("product_facts") or "").split("\n")[0] for it in items]
+        flat = [s for ss in sents for s in ss] + [h[0] for h in hist] + [h[1] for h in hist]
+        flat += [c for cs in never for c in cs] + heads
+        self.encoder(flat)
+        enc = self.encoder
+        return {
+            "sent": [enc(ss) if ss else np.zeros((0, 384), np.float32) for ss in sents],
+            "merchant": enc([h[0] for h in hist]),
+            "rep": enc([h[1] for h in hist]),
+            "n_rep": np.array([h[2] for h in hist], float),
+            "never": [enc(cs) if cs else np.zeros((0, 384), np.float32) for cs in never],
+            "kb": enc(heads),
+        }
+
+    def _features(self, items: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, list[dict]]:
+        """(matrix of every named feature, the check dicts), one row per item."""
+        e = self._embed_items(items)
+        reply = np.stack([_mean_unit(s) for s in e["sent"]])
+        p = self.parts
+        p_reply = p["reply_intent"].predict_proba(reply)
+        p_prev = p["reply_intent"].predict_proba(e["rep"])
+        p_act = p["act"].predict_proba(e["merchant"])
+        ctx = np.hstack([e["merchant"], p_act, p_prev, np.minimum(e["n_rep"], 4)[:, None] / 4])
+        p_expert = p["expert"].predict_proba(ctx)
+        claim = [
+            float(p["claim"].predict_proba(s)[:, 1].max()) if len(s) else 0.0 for s in e["sent"]
+        ]
+        rude = [float(p["rude"].predict_proba(s)[:, 1].max()) if len(s) else 0.0 for s in e["sent"]]
+        never_sim = [
+            float((s @ n.T).max()) if len(s) and len(n) else 0.0
+            for s, n in zip(e["sent"], e["never"], strict=True)
+        ]
+        checks = [check_reply(it) for it in items]
+        acts, intents = list(p["act"].classes_), list(p["reply_intent"].classes_)
+        pitch = p_reply[:, intents.index("Product_Introduction")]
+        pitch = pitch + p_reply[:, intents.index("Operational_Guidance")]
+        learned = {
+            "fit": (p_expert * p_reply).sum(axis=1),
+            "claim_p": np.array(claim),
+            "never_sim": np.array(never_sim),
+            "cos_merchant": (reply * e["merchant"]).sum(axis=1),
+            "cos_last_rep": (reply * e["rep"]).sum(axis=1),
+            "cos_kb": (reply * e["kb"]).sum(axis=1),
+            "p_refusal": p_act[:, acts.index("refusal")],
+            "pitch_after_refusal": p_act[:, acts.index("refusal")] * pitch,
+            "p_analysis": p_reply[:, intents.index("Business_Analysis")],
+            "rude_p": np.array(rude),
+        }
+        cols = {k: np.array([c[k] for c in checks], float) for k in CHECK_FEATURES}
+        cols.update(learned)
+        return np.column_stack([cols[k] for k in FEATURES]), checks
+
+    def score_items(
+        self, items: Sequence[Mapping[str, Any]], metrics: Sequence[str] = METRICS
+    ) -> tuple[np.ndarray, list[str]]:
+        """Scores (n items, len(metrics)) in [1, 10] and one rationale per item. Never fails on
+        text; an unknown metric raises ValueError."""
+        bad = [m for m in metrics if m not in self.heads]
+        if bad:
+            raise ValueError(f"trained judge: no head for {bad} (has {list(self.heads)})")
+        if not items:
+            return np.zeros((0, len(metrics))), []
+        X, checks = self._features(check_items(items))
+        out = np.column_stack(
+            [1 + 9 * self.heads[m].predict_proba(X[:, _cols(m)])[:, 1] for m in metrics]
+        )
+        return out, [findings(c) for c in checks]
+
+
+FEATURES = tuple(CHECK_FEATURES) + (
+    "fit", "claim_p", "never_sim", "cos_merchant", "cos_last_rep", "cos_kb", "p_refusal",
+    "pitch_after_refusal", "p_analysis", "rude_p",
+)  # fmt: skip
+
+
+def _cols(metric: str) -> list[int]:
+    return [FEATURES.index(f) for f in HEAD_FEATURES[metric]]
+
+
+# ---------------------------------------------------------------- training data
+
+
+def _view(d: Any, ctx: Any, reply: str) -> dict[str, Any]:
+    from .evaluation import judge_view
+
+    return judge_view(d, ctx, reply, "train", None)
+
+
+def training_examples(
+    dialogues: Sequence[Any], settings: JudgeSettings
+) -> tuple[list[dict], list[dict[str, int | None]], dict[str, Any]]:
+    """(judge items, per-item labels {metric: 1 | 0 | None}, raw material for the sub-models)
+    from the TRAINING split. Hidden fields are read as labels only."""
+    from .corpus import agent_turn_contexts
+    from .simulator import PERSONALIZATION_DUE
+
+    rng = np.random.default_rng(settings.seed)
+    ctxs = [(d, c) for d in dialogues for c in agent_turn_contexts(d)]
+    pick = rng.permutation(len(ctxs))[: settings.max_contexts]
+    ctxs = [ctxs[i] for i in sorted(pick)]
+    items: list[dict] = []
+    labels: list[dict[str, int | None]] = []
+    raw: dict[str, list] = {"rep": [], "intent": [], "merchant": [], "act": [], "claim": []}
+    raw |= {"context": [], "expert": []}
+
+    def add(item: dict, **lab: int | None) -> None:
+        items.append(item)
+        labels.append({m: lab.get(m) for m in METRICS})
+
+    kinds = ("empty", "echo_kb", "echo_history", "merchant_line", "list", "meta", "monologue")
+    kinds += ("repeat",)
+    for k, (d, c) in enumerate(ctxs):
+        turn = d.turns[c.index]
+        h = turn.hidden
+        right = int(turn.intent == h["expert_intent"])
+        due = turn.intent in PERSONALIZATION_DUE
+        prev = d.turns[c.index - 1] if c.index else None
+        pushy = int(
+            prev is not None
+            and prev.act == "refusal"
+            and turn.intent in {"Product_Introduction", "Operational_Guidance"}
+        )
+        own = _view(d, c, turn.text)
+        add(
+            own,
+            Faithfulness=int(h["faithful"]),
+            Persuasiveness=int(h["quality"]),
+            Strategic_Fit=right,
+            Personalization=int(bool(h.get("personalized"))) if due else None,
+            Coherence=1 if right else None,
+            Naturalness=1,
+            Professionalism=1 - pushy,
+        )
+        raw["rep"].append(turn.text)
+        raw["intent"].append(turn.intent)
+        raw["context"].append(own)
+        raw["expert"].append(h["expert_intent"])
+        if prev is not None:
+            raw["merchant"].append(prev.text)
+            raw["act"].append(prev.act)
+        # the claim detector: appended unfaithful sentences vs sentences of faithful turns
+        parts = sentences(turn.text)
+        if h.get("unfaithful_form") in {"subtle", "promise"} and len(parts) > 1:
+            raw["claim"].append((parts[-1], 1))
+        elif h["faithful"]:
+            raw["claim"] += [(s, 0) for s in parts[:2]]
+        expert_due = h["expert_intent"] in PERSONALIZATION_DUE
+        add(
+            _view(d, c, h["expert_text"]),
+            **{m: 1 for m in METRICS if m != "Personalization"},
+            Personalization=1 if expert_due else None,
+        )
+        # a reply swapped in from another call (mostly another merchant and product)
+        od, oc = ctxs[int(rng.integers(len(ctxs)))]
+        if od.id != d.id:
+            ot = od.turns[oc.index]
+            nums = check_reply(_view(d, c, ot.text))
+            wrong_facts = nums["unsupported_money"] + nums["unsupported_percent"]
+            wrong_facts += nums["unsupported_duration"]
+            add(
+                _view(d, c, ot.text),
+                Faithfulness=0 if od.product_id != d.product_id and wrong_facts else None,
+                Persuasiveness=0,
+                Strategic_Fit=0 if ot.intent != h["expert_intent"] else None,
+                Personalization=0 if ot.hidden.get("personalized") else None,
+                Coherence=0,
+                Naturalness=1,
+            )
+        # one degenerate form per context, in turn
+        kind = kinds[k % len(kinds)]
+        nxt = d.turns[c.index + 1].text if c.index + 1 < len(d.turns) else "Okay."
+        rep_lines = [t.text for t in d.turns if t.speaker == "agent"][:4]
+        text = {
+            "empty": "",
+            "echo_kb": own["product_facts"],
+            "echo_history": own["history"] or own["product_facts"],
+            "merchant_line": ("Merchant: " if k % 2 else "") + nxt,
+            "list": "\n".join(f"- {s}" for s in parts + sentences(h["expert_text"])),
+            "meta": f"{META_PREFIX} {turn.text}",
+            "monologue": " ".join([*rep_lines, h["expert_text"]]),
+            "repeat": c.history[-2].text if len(c.history) >= 2 else "",
+        }[kind]
+        zero = {m: 0 for m in ("Persuasiveness", "Strategic_Fit", "Coherence", "Naturalness")}
+        if kind in {"empty", "echo_kb", "echo_history"}:
+            zero["Personalization"] = 0
+        if kind == "merchant_line" and not k % 2:
+            zero.pop("Naturalness")  # the merchant's words are speakable, just not the rep's
+        if kind in {"list", "meta"}:
+            zero = {"Naturalness": 0}
+        add(_view(d, c, text), **zero)
+        if k % 4 == 0:
+            bank = PRESSURE_LINES + RUDE_LINES
+            add(_view(d, c, f"{turn.text} {bank[(k // 4) % len(bank)]}"), Professionalism=0)
+        # planted violations of this product's own knowledge base, on faithful turns: a
+        # never-claim asserted, or a stated number moved off the knowledge base
+        if h["faithful"] and k % 3 == 0:
+            kb = kb_of(own["product_facts"])
+            claim = kb.never[int(rng.integers(len(kb.never)))] if kb.never else "guaranteed results"
+            add(_view(d, c, f"{turn.text} {_assert(claim, rng)}"), Faithfulness=0)
+            moved = _move_number(turn.text, rng)
+            if moved != turn.text:
+                add(_view(d, c, moved), Faithfulness=0)
+    return items, labels, raw
+
+
+_ASSERT = ("And yes, {c}.", "Plus, {c}, that's a given.", "I can tell you: {c}.")
+
+
+def _assert(claim: str, rng: np.random.Generator) -> str:
+    return _ASSERT[int(rng.integers(len(_ASSERT)))].format(c=claim)
+
+
+def _move_number(text: str, rng: np.random.Generator) -> str:
+    """The text with its first money, percent or duration number changed (a planted error)."""
+    import re
+
+    m = re.search(r"(\$\s?)(\d+)|(\d+)(\s?%|[\s-](?:day|week|month|year))", text)
+    if not m:
+        return text
+    digits = m.group(2) or m.group(3)
+    start = m.start(2) if m.group(2) else m.start(3)
+    new = str(
+        int(digits) + int(rng.choice([-10, 5, 10, 20])) if int(digits) > 10 else int(digits) + 1
+    )
+    return text[:start] + new + text[start + len(digits) :]
+
+
+# ---------------------------------------------------------------- training and cache
+
+
+def train_judge(dialogues: Sequence[Any], settings: JudgeSettings | None = None) -> TrainedJudge:
+    """Fit the judge on the TRAINING split (hidden fields present, read as labels only)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    settings = settings or JudgeSettings()
+    j = TrainedJudge(settings)
+    items, labels, raw = training_examples(dialogues, settings)
+    enc = j.encoder
+    lr = {"max_iter": 2000, "C": settings.C}
+    j.parts["reply_intent"] = LogisticRegression(**lr).fit(
+        np.stack([_mean_unit(enc(sentences(t))) for t in raw["rep"]]), raw["intent"]
+    )
+    acts = raw["act"] + list(ACTS)  # every act seen at least once (columns stay fixed)
+    j.parts["act"] = LogisticRegression(**lr).fit(enc(raw["merchant"] + list(ACTS)), acts)
+    claim_x = enc([s for s, _ in raw["claim"]])
+    j.parts["claim"] = LogisticRegression(class_weight="balanced", **lr).fit(
+        claim_x, [y for _, y in raw["claim"]]
+    )
+    normal = [s for s, y in raw["claim"] if not y][:3000]  # already embedded: free negatives
+    bank = list(PRESSURE_LINES + RUDE_LINES)
+    j.parts["rude"] = LogisticRegression(class_weight="balanced", **lr).fit(
+        enc(normal + bank), [0] * len(normal) + [1] * len(bank)
+    )
+    e = j._embed_items(raw["context"])
+    ctx = np.hstack(
+        [
+            e["merchant"],
+            j.parts["act"].predict_proba(e["merchant"]),
+            j.parts["reply_intent"].predict_proba(e["rep"]),
+            np.minimum(e["n_rep"], 4)[:, None] / 4,
+        ]
+    )
+    j.parts["expert"] = LogisticRegression(**lr).fit(ctx, raw["expert"])
+    assert set(j.parts["expert"].classes_) <= set(INTENTS)
+    X, _ = j._features(items)
+    for m in METRICS:
+        keep = [i for i, lab in enumerate(labels) if lab[m] is not None]
+        y = np.array([labels[i][m] for i in keep])
+        if len(set(y)) < 2:
+            raise ValueError(f"trained judge: the training split gives one class for {m}")
+        j.heads[m] = make_pipeline(
+            StandardScaler(), LogisticRegression(class_weight="balanced", **lr)
+        ).fit(X[np.array(keep)][:, _cols(m)], y)
+    j.train_note = f"{len(items)} training examples from {settings.max_contexts} sampled contexts"
+    return j
+
+
+def _source_digest() -> str:
+    from . import judge_checks
+
+    h = hashlib.sha256()
+    for mod in (__file__, judge_checks.__file__):
+        h.update(Path(mod).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def data_digest(dialogues: Sequence[Any]) -> str:
+    """Hash of the training data the judge reads (texts and the hidden labels it uses)."""
+    h = hashlib.sha256()
+    for d in dialogues:
+        h.update(f"{d.id}|{d.product_id}|{d.merchant.id}".encode())
+        for t in d.turns:
+            lab = {k: t.hidden.get(k) for k in ("faithful", "quality", "expert_intent")}
+            h.update(f"{t.speaker}|{t.intent}|{t.act}|{t.text}|{json.dumps(lab)}".encode())
+            h.update(str(t.hidden.get("expert_text", "")).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_key(dialogues: Sequence[Any], settings: JudgeSettings) -> str:
+    blob = json.dumps([data_digest(dialogues), asdict(settings), _source_digest()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_judge(judge: TrainedJudge, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        pickle.dump({"metrics": list(judge.metrics), "judge": judge}, f)
+    return path
+
+
+def load_judge(path: str | Path) -> TrainedJudge:
+    """Load a checkpoint; one trained for other metric names than `rubric.METRICS` is refused."""
+    path = Path(path)
+    with path.open("rb") as f:
+        blob = pickle.load(f)  # noqa: S301 - our own cache file under artifacts/
+    got, want = list(blob.get("metrics", [])), list(METRICS)
+    if got != want:
+        raise ValueError(
+            f"{path}: judge checkpoint was trained for the metrics {got}, but the rubric has "
+            f"{want}; delete the file (or change the rubric back) and train again"
+        )
+    return blob["judge"]
+
+
+def load_or_train(
+    train_dialogues: Sequence[Any],
+    folder: str | Path,
+    settings: JudgeSettings | None = None,
+) -> tuple[TrainedJudge, str]:
+    """The cached judge for this training data, settings and source, or a freshly trained one
+    (saved). Returns (judge, note saying which)."""
+    import time
+
+    settings = settings or JudgeSettings()
+    path = Path(folder) / f"trained_judge-{cache_key(train_dialogues, settings)}.pkl"
+    if path.exists():
+        return load_judge(path), f"loaded {path.name}"
+    t0 = time.perf_counter()
+    judge = train_judge(train_dialogues, settings)
+    save_judge(judge, path)
+    return (
+        judge,
+        f"trained in {time.perf_counter() - t0:.0f} s ({judge.train_note}), saved {path.name}",
+    )

@@ -1,0 +1,302 @@
+"""Validation that decides whether a judge's numbers may be used (notebook 05, issue 14).
+
+The same checks for every judge (embedded LLM, trained, API), each with its n and an interval:
+
+- `load_pairs` / `pair_items`: the hand-written better/worse pairs of `data/judge_pairs.yaml`
+  (products and knowledge bases the corpus never uses; no judge trains on them), as judge items;
+  `pairs_accuracy`: share of pairs whose better reply gets the higher score on the pair's metric
+  (a tie counts as wrong), with a Wilson interval;
+- `auc_ci`: a ROC-AUC with a bootstrap interval (Faithfulness against planted violations and the
+  referee's other ground truth);
+- `preference`: expert-vs-novice preference (share of decisive pairs won by the expert, Wilson);
+- `verdict`: pass/fail against the thresholds of issue 14 (`THRESHOLDS`).
+
+A pointwise judge (the trained one) compares two replies by their scores; the scores do not depend
+on the other reply or on the order, so its flip rate is 0 by construction (`pointwise_pairwise`
+computes both orders anyway, and the notebook shows the 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .rubric import CAPABILITIES, METRICS
+
+PAIRS_FILE = Path(__file__).resolve().parents[1] / "data" / "judge_pairs.yaml"
+PAIR_FIELDS = ("id", "product", "merchant", "history", "capability", "metric", "better", "worse")
+PAIR_FIELDS += ("reason",)
+THRESHOLDS = {"pairs": 0.85, "faithfulness_auc": 0.85, "expert_preferred": 0.75, "flip": 0.10}
+
+ScoreFn = Callable[[Sequence[Mapping[str, Any]], Sequence[str]], np.ndarray]
+
+
+def load_pairs(path: str | Path = PAIRS_FILE) -> dict[str, Any]:
+    """The pair file as {products, merchants, pairs}. A missing field, an unknown metric,
+    capability, product or merchant raises ValueError naming the file, the pair and the field."""
+    from .factcheck import Product
+
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    for key in ("products", "merchants", "pairs"):
+        if not isinstance(data.get(key), (dict, list)) or not data.get(key):
+            raise ValueError(f"{path}: missing or empty section {key!r}")
+    products = {}
+    for pid, raw in data["products"].items():
+        try:
+            products[pid] = Product(id=pid, **{"merchant_categories": [], **raw})
+        except TypeError as exc:
+            raise ValueError(f"{path}: products.{pid}: {exc}") from None
+    for mid, m in data["merchants"].items():
+        missing = [k for k in ("name", "category", "city", "owner", "metrics", "peer_medians")]
+        missing = [k for k in missing if k not in m]
+        if missing:
+            raise ValueError(f"{path}: merchants.{mid}: missing field(s) {missing}")
+    seen = set()
+    for i, p in enumerate(data["pairs"]):
+        where = f"{path}: pairs[{i}] (id {p.get('id', '?')!r})"
+        for k in PAIR_FIELDS:
+            if k not in p or p[k] is None or (k != "history" and not str(p[k]).strip()):
+                raise ValueError(f"{where}: missing field {k!r}")
+        checks = (
+            ("metric", METRICS),
+            ("capability", CAPABILITIES),
+            ("product", products),
+            ("merchant", data["merchants"]),
+        )
+        for key, allowed in checks:
+            if p[key] not in allowed:
+                raise ValueError(
+                    f"{where}: field {key!r}: unknown {p[key]!r} (allowed: {', '.join(allowed)})"
+                )
+        if p["id"] in seen:
+            raise ValueError(f"{where}: field 'id': duplicate {p['id']!r}")
+        seen.add(p["id"])
+    return {"products": products, "merchants": data["merchants"], "pairs": data["pairs"]}
+
+
+def pair_items(data: Mapping[str, Any]) -> tuple[list[dict], list[dict], pd.DataFrame]:
+    """(better items, worse items, one row per pair: id, metric, capability, reason, words)."""
+    from .factcheck import product_facts_text
+    from .rewards import merchant_text
+
+    better, worse, rows = [], [], []
+    for p in data["pairs"]:
+        base = {
+            "item_id": p["id"],
+            "capability": p["capability"],
+            "product_facts": product_facts_text(data["products"][p["product"]]),
+            "merchant_facts": merchant_text(data["merchants"][p["merchant"]]),
+            "history": str(p["history"] or "").strip(),
+        }
+        better.append({**base, "system": "better", "reply": str(p["better"]).strip()})
+        worse.append({**base, "system": "worse", "reply": str(p["worse"]).strip()})
+        rows.append(
+            {
+                "id": p["id"],
+                "metric": p["metric"],
+                "capability": p["capability"],
+                "better_longer": len(str(p["better"])) > len(str(p["worse"])),
+                "reason": p["reason"],
+            }
+        )
+    return better, worse, pd.DataFrame(rows)
+
+
+def pairs_accuracy(
+    score_fn: ScoreFn, data: Mapping[str, Any], limit: int | None = None
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Score both replies of every pair on the pair's metric; (summary with a Wilson interval,
+    per-pair table). `score_fn(items, metrics) -> (n, len(metrics))` scores."""
+    from .metrics import wilson_ci
+
+    better, worse, table = pair_items(data)
+    if limit is not None:  # a spread sample: every k-th pair, so all metrics stay in it
+        keep = np.unique(np.linspace(0, len(table) - 1, min(limit, len(table))).astype(int))
+        better, worse = [better[i] for i in keep], [worse[i] for i in keep]
+        table = table.iloc[keep].reset_index(drop=True)
+    b = np.full(len(table), np.nan)
+    w = np.full(len(table), np.nan)
+    for m in table["metric"].unique():
+        idx = np.flatnonzero(table["metric"].to_numpy() == m)
+        s = score_fn([better[i] for i in idx] + [worse[i] for i in idx], [m])[:, 0]
+        b[idx], w[idx] = s[: len(idx)], s[len(idx) :]
+    table["better_score"], table["worse_score"] = b, w
+    table["right"] = b > w  # a tie or a NaN is not a right ranking
+    k, n = int(table["right"].sum()), len(table)
+    acc, lo, hi = wilson_ci(k, n)
+    return {"accuracy": acc, "lo": lo, "hi": hi, "n": n, "right": k}, table
+
+
+def auc_ci(scores: Any, good: Any, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """ROC-AUC of `scores` for telling `good` (1) from bad (0), with a 95% bootstrap interval
+    over items (NaN scores dropped; NaN when one class is missing)."""
+    from sklearn.metrics import roc_auc_score
+
+    s, y = np.asarray(scores, float), np.asarray(good, int)
+    ok = np.isfinite(s)
+    s, y = s[ok], y[ok]
+    out = {
+        "auc": np.nan,
+        "lo": np.nan,
+        "hi": np.nan,
+        "n": int(len(y)),
+        "n_bad": int((y == 0).sum()),
+    }
+    if len(set(y)) < 2:
+        return out
+    out["auc"] = float(roc_auc_score(y, s))
+    rng, boots = np.random.default_rng(seed), []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if len(set(y[i])) == 2:
+            boots.append(roc_auc_score(y[i], s[i]))
+    if boots:
+        out["lo"], out["hi"] = (float(x) for x in np.percentile(boots, [2.5, 97.5]))
+    return out
+
+
+def preference(a: Any, b: Any) -> dict[str, float]:
+    """Share of decisive pairs where a scores higher than b, with a Wilson interval."""
+    from .metrics import wilson_ci
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    wins, losses = int((a > b).sum()), int((a < b).sum())
+    share, lo, hi = wilson_ci(wins, wins + losses)
+    return {"share": share, "lo": lo, "hi": hi, "decisive": wins + losses, "n": int(len(a))}
+
+
+def pointwise_pairwise(scores_a: Any, scores_b: Any) -> dict[str, float]:
+    """Pairwise use of a pointwise judge: verdict = the higher mean score. Asked 'in both orders'
+    it compares the same two numbers, so no verdict can flip: the flip rate is 0 by construction."""
+    a, b = np.asarray(scores_a, float), np.asarray(scores_b, float)
+    ab = np.sign(a - b)  # a shown first
+    ba = -np.sign(b - a)  # b shown first, verdict read back for a
+    return {"flip_rate": float(np.mean(ab != ba)) if len(a) else np.nan, "n": int(len(a))}
+
+
+def verdict(checks: Mapping[str, float], judge: str) -> tuple[bool, str]:
+    """(passed, sentence) against `THRESHOLDS`; a NaN (check not run) counts as failed."""
+    t = THRESHOLDS
+
+    def pct(x: float) -> str:  # one decimal: 84.6% must not read as the 85% it misses
+        return f"{x:.1%}" if np.isfinite(x) else "n/a"
+
+    rules = {
+        f"hand-written pairs {pct(checks['pairs'])} (needs >= {t['pairs']:.0%})": checks["pairs"]
+        >= t["pairs"],
+        f"Faithfulness AUC {checks['faithfulness_auc']:.2f} (needs >= {t['faithfulness_auc']})": (
+            checks["faithfulness_auc"] >= t["faithfulness_auc"]
+        ),
+        f"expert preferred in {pct(checks['expert_preferred'])} of decisive pairs (needs >= "
+        f"{t['expert_preferred']:.0%})": checks["expert_preferred"] >= t["expert_preferred"],
+        f"order flips {pct(checks['flip_rate'])} (needs < {t['flip']:.0%})": checks["flip_rate"]
+        < t["flip"],
+    }
+    failed = [k for k, ok in rules.items() if not ok]
+    if not failed:
+        return True, f"The {judge} judge PASSES: " + "; ".join(rules) + "."
+    return False, f"The {judge} judge FAILS: " + "; ".join(failed) + "."
+
+
+def validation_row(judge: str, checks: Mapping[str, Any]) -> dict[str, Any]:
+    passed, sentence = verdict(checks, judge)
+    return {"judge": judge, **checks, "passed": passed, "verdict": sentence}
+
+
+# ---------------------------------------------------------------- one call per judge
+
+
+def score_fn(judge_obj: Any, kind: str, seed: int = 0) -> ScoreFn:
+    """`(items, metrics) -> scores (n, m)` for any judge kind (NaN = an API parse failure)."""
+    from .judge import score
+
+    def run(items: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> np.ndarray:
+        if kind == "trained":
+            return judge_obj.score_items(items, metrics)[0]
+        df = score(judge_obj, items, metrics=list(metrics), kind=kind, seed=seed)
+        wide = df.pivot_table(index="item_id", columns="metric", values="score", dropna=False)
+        ids = [str(it["item_id"]) for it in items]
+        if len(set(ids)) < len(ids):  # better/worse share an id: score them in order
+            return df["score"].to_numpy(float).reshape(len(items), len(metrics))
+        return wide.reindex(index=ids, columns=list(metrics)).to_numpy(float)
+
+    return run
+
+
+def run_checks(
+    name: str,
+    judge_obj: Any,
+    kind: str,
+    pairs: Mapping[str, Any],
+    planted: tuple[list[dict], np.ndarray],
+    expert_novice: tuple[list[dict], list[dict]],
+    referee: tuple[list[dict], pd.DataFrame] | None = None,
+    *,
+    pair_limit: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every check of issue 14 for one judge: (flat row for the validation table, details:
+    the per-pair table, the planted scores, the agreement table)."""
+    from .judge import pairwise, pairwise_summary
+
+    fn = score_fn(judge_obj, kind, seed)
+    acc, pair_table = pairs_accuracy(fn, pairs, limit=pair_limit)
+    items, has_violation = planted
+    faith = fn(items, ["Faithfulness"])[:, 0] if items else np.zeros(0)
+    auc = auc_ci(faith, 1 - np.asarray(has_violation), n_boot, seed)
+    expert, novice = expert_novice
+    if kind == "trained":
+        sa, sb = fn(expert, list(METRICS)).mean(axis=1), fn(novice, list(METRICS)).mean(axis=1)
+        pref, flips = preference(sa, sb), pointwise_pairwise(sa, sb)
+        pref_share, flip_rate = pref["share"], flips["flip_rate"]
+        pref_lo, pref_hi, decisive = pref["lo"], pref["hi"], pref["decisive"]
+    else:
+        summ = pairwise_summary(pairwise(judge_obj, expert, novice, kind=kind, seed=seed))
+        pref_share, flip_rate = summ["share_a"], summ["flip_rate"]
+        pref_lo, pref_hi, decisive = summ["share_a_lo"], summ["share_a_hi"], summ["wins_a"]
+        decisive += summ["wins_b"]
+    agreement = pd.DataFrame()
+    if referee is not None and referee[0]:
+        r_items, truth = referee
+        s = fn(r_items, ["Faithfulness", "Strategic_Fit", "Personalization"])
+        rows = []
+        for k, (metric, col) in enumerate(
+            [
+                ("Faithfulness", "faithful"),
+                ("Strategic_Fit", "expert_move"),
+                ("Personalization", "personalized"),
+            ]
+        ):
+            ok = truth[col].notna().to_numpy()
+            a = auc_ci(s[ok, k], truth[col].to_numpy()[ok], n_boot, seed)
+            rows.append({"judge": name, "metric": metric, "referee truth": col, **a})
+        agreement = pd.DataFrame(rows)
+    checks = {
+        "pairs": acc["accuracy"],
+        "pairs_lo": acc["lo"],
+        "pairs_hi": acc["hi"],
+        "pairs_n": acc["n"],
+        "faithfulness_auc": auc["auc"],
+        "faithfulness_auc_lo": auc["lo"],
+        "faithfulness_auc_hi": auc["hi"],
+        "faithfulness_n": auc["n"],
+        "expert_preferred": pref_share,
+        "expert_preferred_lo": pref_lo,
+        "expert_preferred_hi": pref_hi,
+        "expert_decisive_pairs": decisive,
+        "flip_rate": flip_rate,
+    }
+    details = {"pairs": pair_table, "faithfulness_scores": faith, "agreement": agreement}
+    return validation_row(name, checks), details
+
+
+def as_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A validation row as plain JSON values (the verdict sentence is kept apart)."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != "verdict"}

@@ -1,0 +1,89 @@
+"""The hand-written judge pairs (data/judge_pairs.yaml), their loader and the validation checks."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import yaml
+
+from salesman_utils import judge_validation as jv
+from salesman_utils.factcheck import DATA_DIR, load_products
+from salesman_utils.rubric import CAPABILITIES, METRICS
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return jv.load_pairs()
+
+
+def test_pair_set_covers_every_metric_and_capability_on_unseen_products(pairs):
+    assert len(pairs["pairs"]) >= 40
+    assert {p["metric"] for p in pairs["pairs"]} == set(METRICS)
+    assert {p["capability"] for p in pairs["pairs"]} == set(CAPABILITIES)
+    corpus_names = {p.name for p in load_products().values()}
+    used = {p["product"] for p in pairs["pairs"]}
+    assert len(used) >= 2 and not {pairs["products"][u].name for u in used} & corpus_names
+    assert all(str(p["reason"]).strip() for p in pairs["pairs"])
+    _, _, table = jv.pair_items(pairs)
+    assert 0.3 <= table["better_longer"].mean() <= 0.7  # length alone does not separate them
+
+
+def test_no_pair_sentence_comes_from_the_line_banks(pairs):
+    banks = " ".join((DATA_DIR / f).read_text().lower() for f in DATA_DIR.glob("*templates*.yaml"))
+    for p in pairs["pairs"]:
+        for side in ("better", "worse"):
+            for s in re.split(r"(?<=[.!?])\s+", str(p[side])):
+                if len(s.split()) >= 6:
+                    assert s.lower().rstrip(".!?") not in banks, (p["id"], s)
+
+
+def _write(tmp_path, mutate):
+    data = yaml.safe_load(jv.PAIRS_FILE.read_text())
+    mutate(data["pairs"])
+    path = tmp_path / "pairs.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_loader_names_file_pair_and_field(tmp_path):
+    path = _write(tmp_path, lambda ps: ps[3].pop("worse"))
+    with pytest.raises(ValueError, match=r"pairs\.yaml: pairs\[3\] \(id 'faith-04'\).*'worse'"):
+        jv.load_pairs(path)
+    path = _write(tmp_path, lambda ps: ps[5].update(metric="Charm"))
+    with pytest.raises(ValueError, match=r"pairs\[5\] \(id 'faith-06'\): field 'metric'.*Charm"):
+        jv.load_pairs(path)
+    path = _write(tmp_path, lambda ps: ps[0].update(capability="Closing"))
+    with pytest.raises(ValueError, match=r"pairs\[0\].*field 'capability'"):
+        jv.load_pairs(path)
+
+
+def test_pairs_accuracy_counts_ties_as_wrong_and_gives_a_wilson_interval(pairs):
+    def by_length(items, metrics):
+        return np.array([[len(it["reply"])] * len(metrics) for it in items], float)
+
+    summary, table = jv.pairs_accuracy(by_length, pairs)
+    assert summary["n"] == len(pairs["pairs"]) and summary["right"] == table["right"].sum()
+    assert summary["accuracy"] == pytest.approx(table["better_longer"].mean())
+    assert summary["lo"] < summary["accuracy"] < summary["hi"]
+    flat, _ = jv.pairs_accuracy(lambda items, m: np.ones((len(items), len(m))), pairs)
+    assert flat["accuracy"] == 0.0
+    small, t = jv.pairs_accuracy(by_length, pairs, limit=7)
+    assert small["n"] == 7 and t["metric"].nunique() >= 5
+
+
+def test_auc_preference_flips_and_verdict():
+    auc = jv.auc_ci([9, 8, 7, 2, 3, np.nan], [1, 1, 1, 0, 0, 0], n_boot=200)
+    assert auc["auc"] == 1.0 and auc["n"] == 5 and auc["lo"] <= 1.0
+    assert np.isnan(jv.auc_ci([1, 2], [1, 1])["auc"])
+    pref = jv.preference([5, 6, 7, 4], [4, 6, 5, 5])
+    assert pref["decisive"] == 3 and pref["share"] == pytest.approx(2 / 3)
+    assert jv.pointwise_pairwise([1, 5, 3], [2, 5, 1])["flip_rate"] == 0.0
+    good = {"pairs": 0.9, "faithfulness_auc": 0.9, "expert_preferred": 0.8, "flip_rate": 0.0}
+    ok, text = jv.verdict(good, "trained")
+    assert ok and "PASSES" in text
+    ok, text = jv.verdict({**good, "pairs": 0.8, "flip_rate": np.nan}, "x")
+    assert not ok and "pairs 80.0%" in text and "order flips n/a" in text
+    ok, text = jv.verdict({**good, "pairs": 44 / 52}, "x")
+    assert not ok and "pairs 84.6% (needs >= 85%)" in text
