@@ -215,3 +215,26 @@ def test_run_summary_compares_the_manifest_with_the_budget(tmp_path):
     path.write_text(json.dumps(_manifest("another", [1.0])))
     assert run_summary(path, prof) == []  # a manifest of another profile is not this run
     assert run_summary(tmp_path / "absent.json", prof) == []
+
+
+def test_supervision_section_says_which_baselines_the_posterior_beats(tmp_path):
+    from salesman_utils.report import supervision_section
+
+    pd.DataFrame(
+        {
+            "score": ["posterior w", "naive (call outcome)", "structure GBM", "TF-IDF probe"],
+            "metric": ["auc"] * 4,
+            "value": [0.74, 0.64, 0.79, 0.73],
+            "lo": [0.71, 0.61, 0.76, 0.70],
+            "hi": [0.77, 0.66, 0.82, 0.76],
+            "n_turns": [1000] * 4,
+        }
+    ).to_csv(tmp_path / "02_bayes_validation.csv", index=False)
+    text = "\n".join(supervision_section(tmp_path))
+    assert "0.740 [0.710, 0.770]" in text
+    assert (
+        "above: naive (call outcome) (intervals apart), TF-IDF probe (intervals overlap); "
+        "below: structure GBM (intervals overlap)"
+    ) in text
+    assert "Run notebook 02" not in text
+    assert "Run notebook 02" in "\n".join(supervision_section(tmp_path / "missing"))
