@@ -366,9 +366,7 @@ class Realizer:
         return lines[int(self.rng.integers(len(lines)))]
 
     def _gap_pct(self) -> int:
-        ratios = metric_ratios(self.merchant)
-        gap = min(ratios, key=ratios.get)
-        m, p = self.merchant.metrics[gap], self.merchant.peer_medians[gap]
+        m, p = self.merchant.metrics[self._gap], self.merchant.peer_medians[self._gap]
         return max(1, int(round(100 * (1 - m / p)))) if p else 1
 
     def agent_line(
