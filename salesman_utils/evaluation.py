@@ -29,6 +29,7 @@ import pandas as pd
 from .config import VARIANTS, Profile, paths, repo_relative
 from .corpus import AgentTurnContext, Dialogue, Product, visible_merchant_facts
 from .judge import CAPABILITIES
+from .referee import facts as referee_facts
 from .report import SYSTEMS
 
 PLAIN_ADAPTER_SYSTEMS = VARIANTS  # each trained policy of notebook 02, plain prompt
@@ -200,6 +201,42 @@ def generate(spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, part
     return respond_all(agents, states)
 
 
+TEMPLATE_ONLY = "template_only"
+
+
+def template_only(
+    spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, parts: Any
+) -> list:
+    """The trivial baseline beside DOGA: its plan for each item (classifier + FSM -> move,
+    retrieved outline, filled template) with NO model: the reply is the filled template, the
+    line DOGA's guard falls back to. `spec` is a DOGA system (its adapter is never used)."""
+    from .doga import AgentState, AgentTurn
+    from .intents import agent_view
+
+    agents = _agents(spec, items, profile, parts)
+    out = []
+    for agent, it in zip(agents, items, strict=True):
+        state = AgentState(
+            agent_view(it.context.history, parts.act_tagger),
+            it.product,
+            it.dialogue.merchant,
+            seed=profile.seed,
+        )
+        plan = agent.plan_many([state])[0]
+        reply = agent.fallback(plan)
+        out.append(
+            AgentTurn(
+                plan.get("intent"),
+                plan.get("outline", []),
+                [],
+                reply,
+                entry_id=plan.get("entry_id"),
+                guard={"template": 1},
+            )
+        )
+    return out
+
+
 def generate_all(
     specs: Sequence[SystemSpec], items: Sequence[EvalItem], profile: Profile, parts: Any
 ) -> dict[str, list]:
@@ -265,11 +302,48 @@ def auto_metric_items(
     out["violations"] = violation_counts(
         texts, [it.product for it in its], [it.dialogue.merchant for it in its]
     )
+    out["referee_violations"] = [
+        len(referee_facts.check(t, it.product, it.dialogue.merchant))
+        for t, it in zip(texts, its, strict=True)
+    ]
+    out["guard_referee_disagree"] = (out["violations"] > 0) != (out["referee_violations"] > 0)
     out["reply"] = texts
     return out
 
 
-AUTO_METRICS = ("sim_reference", "sim_expert", "rouge_l", "distinct_2", "violations_per_100")
+# violations_per_100: the guard's checker (`factcheck.fact_check`, which DOGA's guard uses: not
+# independent for DOGA); referee_violations_per_100: the referee's own, stricter checker
+AUTO_METRICS = (
+    "sim_reference",
+    "sim_expert",
+    "rouge_l",
+    "distinct_2",
+    "violations_per_100",
+    "referee_violations_per_100",
+)
+
+
+def reply_kinds_table(per_item: pd.DataFrame, replies: pd.DataFrame) -> pd.DataFrame:
+    """Per system and kind of reply (`model`: written by the system's model; `template`: the
+    filled template DOGA's guard fell back to, or the template-only baseline): n, similarity to
+    the hidden expert reply, violations per 100 by the guard's checker and by the referee, and
+    the replies where the two checkers disagree."""
+    df = per_item.merge(replies[["system", "item_id", "guard"]], on=["system", "item_id"])
+    df["kind"] = np.where(df["guard"] == "template", "template", "model")
+    rows = []
+    for (system, kind), g in df.groupby(["system", "kind"], sort=False):
+        rows.append(
+            {
+                "system": system,
+                "kind": kind,
+                "n": len(g),
+                "sim_expert": float(g["sim_expert"].mean()),
+                "violations_per_100": 100.0 * float(g["violations"].mean()),
+                "referee_violations_per_100": 100.0 * float(g["referee_violations"].mean()),
+                "guard_referee_disagree": int(g["guard_referee_disagree"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _distinct_interval(texts: list[str], n_boot: int) -> tuple[float, float, float]:
@@ -300,7 +374,8 @@ def auto_metric_table(per_item: pd.DataFrame, n_boot: int = 1000, seed: int = 0)
             if m == "distinct_2":
                 est = _distinct_interval(g["reply"].tolist(), n_boot)
             else:
-                col, k = ("violations", 100.0) if m == "violations_per_100" else (m, 1.0)
+                per_100 = m.endswith("_per_100")
+                col, k = (m.removesuffix("_per_100"), 100.0) if per_100 else (m, 1.0)
                 est = bootstrap_ci(k * g[col].to_numpy(float), n=n_boot, seed=seed)
             rows.append(
                 {

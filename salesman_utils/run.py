@@ -158,11 +158,13 @@ def run_notebooks(
         print(f"no notebooks found in {notebook_dir} (nothing to run)")
     for nb in notebooks:
         print(f"== {nb.name} [{profile.name}]", flush=True)
+        at = git_commit()  # per notebook: the code a notebook ran is the tree when it started
         entry: dict[str, object] = {
             "notebook": nb.name,
             "status": "failed",
-            "commit": manifest["git"]["commit"],
-        }  # type: ignore[index]
+            "commit": at["commit"],
+            "dirty": at["dirty"],
+        }
         manifest["notebooks"].append(entry)  # type: ignore[union-attr]
         try:
             entry["wall_s"] = round(execute_one(nb, out_dir / nb.name, profile_arg), 1)

@@ -86,10 +86,12 @@ def test_auto_metric_table_has_report_columns_and_intervals():
             "sim_expert": [0.2] * 8,
             "rouge_l": [0.0, 1.0] * 4,
             "violations": [0, 1, 0, 1, 0, 0, 0, 0],
+            "referee_violations": [1, 1, 2, 0, 0, 0, 0, 0],
             "reply": ["we can help", "we can help you", "a b c", "x y"] * 2,
         }
     )
     t = ev.auto_metric_table(per_item, n_boot=200, seed=0).set_index(["system", "metric"])
+    assert t.loc[("a", "referee_violations_per_100"), "mean"] == pytest.approx(100.0)
     assert list(t.columns) == ["mean", "lo", "hi", "n"]
     assert set(t.index.get_level_values(1)) == set(ev.AUTO_METRICS)
     assert t.loc[("a", "violations_per_100"), "mean"] == pytest.approx(50.0)
@@ -99,6 +101,26 @@ def test_auto_metric_table_has_report_columns_and_intervals():
     assert 0.1 <= lo < 0.25 < hi <= 0.4
     # distinct-2 over all of a's replies: 8 bigrams, of which "we can" and "can help" repeat
     assert t.loc[("a", "distinct_2"), "mean"] == pytest.approx(6 / 8)
+
+
+def test_reply_kinds_split_model_replies_from_templates():
+    per_item = pd.DataFrame(
+        {
+            "system": ["base_doga"] * 3 + ["base_plain"] * 2,
+            "item_id": ["1", "2", "3", "1", "2"],
+            "sim_expert": [0.4, 0.2, 0.6, 0.1, 0.3],
+            "violations": [0, 1, 0, 0, 2],
+            "referee_violations": [0, 0, 1, 0, 1],
+            "guard_referee_disagree": [False, True, True, False, False],
+        }
+    )
+    replies = per_item[["system", "item_id"]].assign(guard=["template", "", "", "", ""])
+    t = ev.reply_kinds_table(per_item, replies).set_index(["system", "kind"])
+    assert t.loc[("base_doga", "template"), "n"] == 1
+    assert t.loc[("base_doga", "model"), ["n", "guard_referee_disagree"]].tolist() == [2, 2]
+    assert t.loc[("base_doga", "model"), "sim_expert"] == pytest.approx(0.4)
+    assert t.loc[("base_plain", "model"), "violations_per_100"] == pytest.approx(100.0)
+    assert t.loc[("base_plain", "model"), "referee_violations_per_100"] == pytest.approx(50.0)
 
 
 def test_faithfulness_auc_and_verdict():
