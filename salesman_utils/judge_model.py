@@ -4,8 +4,8 @@ Referee side (DESIGN.md section 7b): it reads hidden fields of the TRAINING spli
 as inputs, and it scores only what a judge item shows (knowledge base, visible merchant data, the
 call so far, the reply; `rubric.check_items`).
 
-Design: a hybrid, chosen because it validates (notebook 05) where a small LLM and a cross-encoder
-trained on template text did not.
+Design: a hybrid, because a small LLM and a cross-encoder trained on template text did not
+generalize; whether it passes its validation is decided by notebook 05 on every run.
 
 1. Transparent checks (`judge_checks.check_reply`): numbers, plans and promises against the
    knowledge base given in the item's text, the merchant's own numbers, degenerate forms. They are
