@@ -66,7 +66,9 @@ def git_commit() -> dict[str, object]:
         out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
         return out.stdout.strip() if out.returncode == 0 else ""
 
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+    # the run's own outputs under results/ do not make the code dirty
+    dirty = git("status", "--porcelain", "--", ".", ":(exclude)results")
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(dirty)}
 
 
 def package_versions() -> dict[str, str | None]:
