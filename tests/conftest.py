@@ -32,3 +32,19 @@ def embedder():
     from salesman_utils.models import load_embedder
 
     return load_embedder(None)
+
+
+@pytest.fixture()
+def merchant():
+    """A hand-made merchant with visible store metrics (shared by the DOGA and referee tests)."""
+    from salesman_utils.simulator import MerchantProfile
+
+    return MerchantProfile(
+        "m1",
+        "Rosa's Noodles",
+        "Rosa",
+        "restaurant",
+        "Springfield",
+        metrics={"monthly_orders": 812, "rating": 4.3, "exposure": 3120, "conversion": 3.1},
+        peer_medians={"monthly_orders": 1100, "rating": 4.5, "exposure": 4100, "conversion": 4.0},
+    )

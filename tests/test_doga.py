@@ -84,19 +84,6 @@ def perception(classifier):
     return CustomerPerception.fit(n_merchants=12, embedder=classifier.embedder)
 
 
-@pytest.fixture()
-def merchant() -> MerchantProfile:
-    return MerchantProfile(
-        "m1",
-        "Rosa's Noodles",
-        "Rosa",
-        "restaurant",
-        "Springfield",
-        metrics={"monthly_orders": 812, "rating": 4.3, "exposure": 3120, "conversion": 3.1},
-        peer_medians={"monthly_orders": 1100, "rating": 4.5, "exposure": 4100, "conversion": 4.0},
-    )
-
-
 def _product_for(m: MerchantProfile):
     return next(p for p in load_products().values() if m.category in p.merchant_categories)
 

@@ -6,25 +6,11 @@ import pytest
 
 from salesman_utils.factcheck import get_product
 from salesman_utils.referee.facts import KINDS, check, faithful, mentions
-from salesman_utils.simulator import MerchantProfile
 
 
 @pytest.fixture()
 def product():
     return get_product("spotlight_ads")  # Starter $39, Growth $99, Pro $199 a month; 50% off
-
-
-@pytest.fixture()
-def merchant() -> MerchantProfile:
-    return MerchantProfile(
-        "m1",
-        "Rosa's Noodles",
-        "Rosa",
-        "restaurant",
-        "Springfield",
-        metrics={"monthly_orders": 812, "rating": 4.3, "exposure": 3100, "conversion": 3.1},
-        peer_medians={"monthly_orders": 1100, "rating": 4.5, "exposure": 4100, "conversion": 4.0},
-    )
 
 
 def kinds(text, product, merchant=None):
