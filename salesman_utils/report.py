@@ -456,6 +456,14 @@ def render_results_section(profile: Profile | str) -> str:
         if conv.exists()
         else _missing(conv, prof, "04_doga_inference")
     )
+    if conv.exists():
+        out.append(
+            "_Not yet an independent measure for DOGA: the simulated customer's reading of whether "
+            "a reply is adapted to the merchant (`referee.perception`) matches the metric labels and "
+            "pain phrases that DOGA's templates fill in word for word, and most DOGA turns are those "
+            "templates (`results/tables/online_reply_kinds.csv`); a paraphrase is not credited the "
+            "same way._\n"
+        )
     validation = metrics_05.get("judge_validation")
     if isinstance(validation, dict) and validation:
         out += [
