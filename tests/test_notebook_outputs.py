@@ -1,0 +1,86 @@
+"""Executed notebooks read as documents: figures inline, no machine paths, warnings or progress-bar
+fragments in their outputs (`salesman_utils.run.output_problems`).
+
+`test_committed_notebooks_read_well` checks the committed copies in `results/notebooks/`: they are
+written by `make reproduce` (the lead regenerates them), so this test fails until the committed
+results come from a runner with `run.KERNEL_ENV` and `run.scrub_outputs`. The smoke run in
+tests/test_notebooks.py applies the same check to freshly executed notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from salesman_utils.config import REPO_ROOT
+from salesman_utils.run import output_problems, scrub_outputs, scrub_text
+
+COMMITTED = sorted((REPO_ROOT / "results" / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.results
+@pytest.mark.skipif(not COMMITTED, reason="no executed notebooks committed yet")
+@pytest.mark.parametrize("nb_path", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_committed_notebooks_read_well(nb_path):
+    assert output_problems(nb_path) == []
+
+
+def _notebook(tmp_path: Path, outputs: list, source: str = "x = 1") -> Path:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(source)
+    cell.outputs = outputs
+    nb.cells = [cell]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _stream(text: str, name: str = "stderr"):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def test_output_problems_names_each_kind(tmp_path):
+    bad = {
+        "path": _stream("saved to /work/main/results/figures/a.png\n", "stdout"),
+        "warning": _stream("x.py:3: FutureWarning: old\n  warnings.warn(\n"),
+        "tqdm": _stream("eval base:  40%|####      | 2/5 [00:03<00:05,  1.20s/it]"),
+    }
+    for kind, out in bad.items():
+        problems = output_problems(_notebook(tmp_path, [out]))
+        assert len(problems) == 1 and f": {kind}: " in problems[0], (kind, problems)
+    fig = "plots.save_figure(fig, prof, 'a')"
+    text_only = nbformat.v4.new_output("execute_result", data={"text/plain": "PosixPath('a')"})
+    assert "shows none" in output_problems(_notebook(tmp_path, [text_only], fig))[0]
+    image = nbformat.v4.new_output(
+        "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+    )
+    ok = [image, _stream("results/figures/a.png 40% of calls\n", "stdout")]
+    assert output_problems(_notebook(tmp_path, ok, fig)) == []
+
+
+def test_scrub_makes_paths_relative(tmp_path):
+    root = Path("/work/main")
+    assert scrub_text("/work/main/results/a.png and /work/main", root) == "results/a.png and ."
+    assert scrub_text(str(Path.home() / "x"), root) == "~/x"
+    out = nbformat.v4.new_output(
+        "execute_result", data={"text/plain": "PosixPath('/work/main/results/m.json')"}
+    )
+    path = _notebook(tmp_path, [out, _stream("-> /work/main/artifacts/c\n", "stdout")])
+    assert scrub_outputs(path, root) == 2
+    assert output_problems(path) == []
+    text = path.read_text()
+    assert "PosixPath('results/m.json')" in text and "-> artifacts/c" in text
+
+
+def test_scrub_takes_progress_bars_out_of_stderr(tmp_path):
+    bar = (
+        "turns:   0%|          | 0/9 [00:00<?, ?it/s]\rturns: 100%|##| 9/9 [00:21<00:00, 2.44s/it]"
+    )
+    outs = [_stream(bar + "\n"), _stream("note: 3 of 9 kept\n" + bar + "\n")]
+    path = _notebook(tmp_path, outs)
+    assert len(output_problems(path)) == 1  # both in one cell: one problem line per kind
+    scrub_outputs(path)
+    nb = nbformat.read(str(path), as_version=4)
+    assert [o.text for o in nb.cells[0].outputs] == ["note: 3 of 9 kept\n"]
+    assert output_problems(path) == []
