@@ -55,9 +55,10 @@ from .simulator import (
     load_banks,
     sample_agent,
     sample_merchant,
-    simulate_call,
     simulate_corpus,
+    simulate_rep_call,
 )
+from .stats import wilson_ci
 
 OBJECTION_TYPES = list(load_banks()["personas"]["objection_types"])
 SPLITS = ("train", "validation", "test")
@@ -101,13 +102,12 @@ __all__ = [
     "sample_agent",
     "sample_merchant",
     "save_corpus",
-    "simulate_call",
     "simulate_corpus",
+    "simulate_rep_call",
     "split",
     "to_hf_dataset",
     "turn_frame",
     "visible_merchant_facts",
-    "wilson_interval",
 ]
 
 
@@ -522,16 +522,6 @@ def to_hf_dataset(splits: dict[str, list[Dialogue]]) -> Any:
 # ---------------------------------------------------------------- statistics
 
 
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (mid - half, mid + half)
-
-
 def turn_frame(dialogues: Sequence[Dialogue]) -> pd.DataFrame:
     """One row per turn, visible columns plus the hidden ones (quality, expert_intent, ...)."""
     rows = []
@@ -583,7 +573,7 @@ def corpus_stats(dialogues: Sequence[Dialogue]) -> dict[str, Any]:
     for s in SKILLS:
         n = sum(d.agent.skill == s for d in dialogues)
         k = sum(d.agent.skill == s and d.outcome == "success" for d in dialogues)
-        lo, hi = wilson_interval(k, n)
+        _, lo, hi = wilson_ci(k, n)
         stats["conversion_by_skill"][s] = {
             "n": n,
             "rate": k / n if n else math.nan,

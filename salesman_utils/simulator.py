@@ -840,7 +840,7 @@ SUSPICIOUS_RATE = (
 )
 
 
-def simulate_call(
+def simulate_rep_call(
     merchant: MerchantProfile,
     agent: AgentProfile,
     product: Product,
@@ -852,7 +852,8 @@ def simulate_call(
     subtle_share: float = SUBTLE_SHARE,
     suspicious_rate: float = SUSPICIOUS_RATE,
 ) -> Dialogue:
-    """One call between a simulated rep (policy by skill) and a `CustomerSimulator`.
+    """One corpus call between a simulated rep (policy by skill) and a `CustomerSimulator` (an
+    agent plays a call in `online.simulate_call`).
 
     Hidden per agent turn: `quality` (expert move, faithful, personalized where due),
     `expert_intent`, `expert_text` (written from the HELD-OUT bank), `faithful`, `unfaithful_form`
@@ -959,7 +960,7 @@ def simulate_corpus(
         w = np.array([3.0 if product_fit(m, p) else 1.0 for p in options])
         prod = options[int(crng.choice(len(options), p=w / w.sum()))]
         out.append(
-            simulate_call(
+            simulate_rep_call(
                 m,
                 a,
                 prod,
