@@ -9,6 +9,7 @@ naming the file and the dotted key (e.g. ``configs/smoke.yaml: training.grpo.lr:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -326,6 +327,20 @@ class Paths:
     corpus: Path
     models: Path
     cache: Path
+
+
+def code_digest(*modules: str) -> str:
+    """Hash of the source files of the package's `modules` (e.g. "training", "referee.facts").
+
+    Every cache of a trained or fitted thing (adapters, DOGA parts, the trained judge) puts the
+    digest of the code that produces it into its key, so that a code change retrains instead of
+    silently reusing a stale artifact; any edit counts, a comment included (cheap to over-invalidate,
+    costly to reuse a wrong model)."""
+    h = hashlib.sha256()
+    for name in modules:
+        path = Path(__file__).parent.joinpath(*name.split(".")).with_suffix(".py")
+        h.update(name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def repo_relative(path: str | Path) -> str:

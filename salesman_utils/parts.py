@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Profile, paths, repo_relative
+from .config import Profile, code_digest, paths, repo_relative
 from .corpus import load_corpus, simulate_corpus, split
 from .doga import BaseAgent, DOGAAgent, PlainAgent
 from .intents import ActTagger, IntentClassifier, IntentFSM, ReplyTagger, TextEmbedder
@@ -54,7 +54,8 @@ class DogaParts:
 def _train_key(train: Sequence[Dialogue], profile: Profile, weights: Any) -> str:
     calls = [(d.id, d.outcome, d.turns[0].text) for d in train]
     w = None if weights is None else np.round(np.asarray(weights, dtype=float), 6).tolist()
-    blob = json.dumps([PARTS_VERSION, profile.models.embedder, calls, w])
+    code = code_digest("intents", "parts")  # the fitted classes and how they are fitted
+    blob = json.dumps([PARTS_VERSION, profile.models.embedder, calls, w, code])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

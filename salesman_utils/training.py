@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import GRPO_VARIANTS, VARIANTS, Profile, paths
+from .config import GRPO_VARIANTS, VARIANTS, Profile, code_digest, paths
 from .models import resolve_chat_model
 
 META_FILE = "train_meta.json"
@@ -188,7 +188,8 @@ def _file_digest(folder: str | Path | None) -> str | None:
 def config_hash(
     profile: Profile, variant: str, dataset: Any, init_adapter: str | Path | None = None
 ) -> str:
-    """Hash of everything that decides a trained adapter (steps, lr, LoRA, rewards, model, data)."""
+    """Hash of everything that decides a trained adapter (steps, lr, LoRA, rewards, model, data,
+    and the source of the code that trains it: `config.code_digest`)."""
     tr = profile.training
     section = tr.sft if variant == "sft" else tr.grpo
     payload = {
@@ -202,6 +203,7 @@ def config_hash(
         "weights": None if variant == "sft" else vars(tr.reward_weights),
         "data": dataset_digest(dataset),
         "init": _file_digest(init_adapter),
+        "code": code_digest("training", "rewards", "factcheck"),  # the trainer and its rewards
     }
     blob = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

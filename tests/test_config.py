@@ -86,3 +86,32 @@ def test_repo_relative_drops_the_checkout_location_only_inside_the_repo(tmp_path
         == "artifacts/tutorial/corpus"
     )
     assert repo_relative(tmp_path / "x") == str((tmp_path / "x").resolve())
+
+
+def test_code_digest_keys_caches_by_source(monkeypatch, tmp_path):
+    import salesman_utils.config as C
+    from salesman_utils import parts, training
+
+    d = C.code_digest("training", "rewards")
+    assert d == C.code_digest("training", "rewards") and len(d) == 16
+    assert d != C.code_digest("rewards", "training") and d != C.code_digest("training")
+    assert C.code_digest("referee.facts") != C.code_digest("factcheck")
+    # a change of the source changes the key of every cache that depends on it
+    fake = tmp_path / "salesman_utils"
+    fake.mkdir()
+    (fake / "config.py").write_text("")
+    (fake / "m.py").write_text("x = 1\n")
+    monkeypatch.setattr(C, "__file__", str(fake / "config.py"))
+    before = C.code_digest("m")
+    (fake / "m.py").write_text("x = 2\n")
+    assert C.code_digest("m") != before
+    # the adapters' and the DOGA parts' keys read it
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr(training, "code_digest", lambda *m: seen.append(m) or "x")
+    monkeypatch.setattr(parts, "code_digest", lambda *m: seen.append(m) or "x")
+    prof = C.load_profile("smoke")
+    from datasets import Dataset
+
+    training.config_hash(prof, "sft", Dataset.from_list([{"a": 1}]))
+    parts._train_key([], prof, None)
+    assert ("training", "rewards", "factcheck") in seen and ("intents", "parts") in seen
