@@ -56,7 +56,6 @@ class ModelsConfig:
     chat_model: str | None = None  # null = embedded SmolLM2-135M-Instruct
     embedder: str | None = None  # null = embedded all-MiniLM-L6-v2
     policy: BackendSpec = field(default_factory=BackendSpec)
-    customer: BackendSpec = field(default_factory=BackendSpec)
     judge: BackendSpec = field(default_factory=BackendSpec)
     realizer: BackendSpec = field(default_factory=BackendSpec)
 
