@@ -59,6 +59,7 @@ KERNEL_ENV = {
         [
             "ignore:IProgress not found",  # tqdm.auto without ipywidgets (bars are off anyway)
             "ignore:`is_gradient_checkpointing` is deprecated",  # transformers 5 via peft/trl
+            "ignore:`gradient_checkpointing` is deprecated",  # transformers 5, building a GRPOConfig
             "ignore::UserWarning:seaborn.categorical",  # swarm points that do not fit a column
         ]
     ),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import nbformat
+import pandas as pd
 import pytest
 
 from salesman_utils.config import load_profile, paths
-from salesman_utils.run import NOTEBOOK_DIR, discover, run_notebooks
+from salesman_utils.run import NOTEBOOK_DIR, discover, output_problems, run_notebooks
 
 NOTEBOOKS = discover(NOTEBOOK_DIR)
 
@@ -45,3 +46,58 @@ def test_smoke_run_of_every_notebook(smoke_run):
         assert metrics.exists(), f"{nb_path.name} wrote no {metrics.name}"
         body = json.loads(metrics.read_text())
         assert body["profile"] == "smoke" and body["seed"] == prof.seed
+
+
+def _metrics(prof, name: str) -> dict:
+    return json.loads((paths(prof).metrics / f"{name}.json").read_text())
+
+
+def _interval_ok(triple) -> bool:
+    point, lo, hi = triple
+    return 0.0 <= lo <= point <= hi <= 1.0
+
+
+@pytest.mark.notebooks
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+def test_smoke_notebooks_read_well(smoke_run):
+    """The smoke run's executed copies pass the check applied to the committed results/notebooks."""
+    prof, _ = smoke_run
+    problems = [p for nb in NOTEBOOKS for p in output_problems(paths(prof).notebooks / nb.name)]
+    assert problems == []
+
+
+@pytest.mark.notebooks
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+def test_smoke_values(smoke_run):
+    """Values, not only that the notebooks ran; checks chosen to hold on the smoke profile's tiny
+    data whatever the seed (no effect sizes: a 120-call corpus shows none reliably)."""
+    prof, _ = smoke_run
+    m01 = _metrics(prof, "01_corpus_construction")
+    assert sum(m01["splits"].values()) == m01["n_calls_kept"] <= prof.corpus.n_calls
+    assert sum(m01["outcomes"].values()) == m01["n_calls_kept"]
+
+    m02 = _metrics(prof, "02_bayesian_grpo_training")
+    assert _interval_ok(m02["auc_posterior"]) and _interval_ok(m02["auc_naive"])
+    assert m02["reward_weights"] == vars(prof.training.reward_weights)
+    heldout = {row["system"] for row in m02["heldout"]}
+    assert heldout == {"base_plain", *prof.training.variants}
+
+    m03 = _metrics(prof, "03_script_library")
+    assert m03["n_templates"] > 0
+    for intent, lift in m03["lift"].items():  # lift = good share of the sources - of the corpus
+        src, corp = m03["source_good_share"][intent], m03["corpus_good_share"][intent]
+        assert 0 <= src <= 1 and 0 <= corp <= 1 and lift == pytest.approx(src - corp)
+
+    m04 = _metrics(prof, "04_doga_inference")
+    online = m04["online"]
+    assert set(online) == {"base_plain", "base_doga", prof.doga.grpo_variant, "best_grpo_doga"}
+    for row in online.values():
+        assert row["n"] == prof.doga.n_online_calls and row["lo"] <= row["rate"] <= row["hi"]
+        assert 0 < row["agent_turns"] <= prof.doga.n_online_calls * prof.doga.max_turns
+
+    m05 = _metrics(prof, "05_judged_evaluation")
+    expected = {"base_plain", "base_doga", *prof.training.variants, "best_grpo_doga"}
+    assert expected <= set(m05["systems"]) and not m05["skipped_systems"]
+    overall = pd.read_csv(paths(prof).tables / "eval_judge_overall.csv")
+    assert expected <= set(overall["system"])
+    assert overall["mean"].between(1, 10).all()
