@@ -128,7 +128,8 @@ def scrub_text(text: str, root: Path = REPO_ROOT) -> str:
 # What a saved notebook must not show: the machine's paths, warnings, progress-bar fragments.
 _ABSOLUTE = re.compile(r"(?<![\w.~])/(?:work|home|tmp|root|Users)/")
 _WARNING = re.compile(r"\b\w*Warning\b:|warnings\.warn\(|IProgress not found")
-_PROGRESS = re.compile(r"\d+%\|[^\n]*\||\d+(?:\.\d+)?(?:it|s)/(?:s|it)\]")
+_PROGRESS = re.compile(r"\d+%\|[^\n]*\||\d+(?:\.\d+)?(?:it|s)/(?:s|it)\]|\x1b\[\d*A")
+_CURSOR = re.compile(r"\x1b\[[0-9;]*[ABCDK]")  # nested bars move the cursor between frames
 
 
 def strip_progress(text: str) -> str:
@@ -136,7 +137,7 @@ def strip_progress(text: str) -> str:
     look like a tqdm bar. KERNEL_ENV turns bars off, but a bar built with an explicit
     `disable=` ignores it, so the saved copy is cleaned as well."""
     lines = []
-    for line in text.split("\n"):
+    for line in _CURSOR.sub("", text).split("\n"):
         kept = [p for p in line.split("\r") if p.strip() and not _PROGRESS.search(p)]
         if kept or not line.strip("\r"):
             lines.append("\r".join(kept))

@@ -84,3 +84,11 @@ def test_scrub_takes_progress_bars_out_of_stderr(tmp_path):
     nb = nbformat.read(str(path), as_version=4)
     assert [o.text for o in nb.cells[0].outputs] == ["note: 3 of 9 kept\n"]
     assert output_problems(path) == []
+
+
+def test_scrub_takes_nested_bar_cursor_moves_out(tmp_path):
+    nested = "\rcalls:  50%|#  | 1/2 [00:01<00:01, 1.0s/it]\n\x1b[A\n\x1b[A\rcalls: 100%|##| 2/2\n"
+    path = _notebook(tmp_path, [_stream(nested)])
+    assert output_problems(path)
+    scrub_outputs(path)
+    assert nbformat.read(str(path), as_version=4).cells[0].outputs == []
