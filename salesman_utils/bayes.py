@@ -321,6 +321,40 @@ def auc_difference(
     return point, float(lo), float(hi)
 
 
+def paired_auc_table(
+    dialogues: Sequence[Dialogue],
+    scores: dict[str, np.ndarray],
+    reference: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Any:
+    """AUC(reference) - AUC(other) for every other score, paired on the same resampled calls.
+
+    Two scores' own intervals can overlap while their difference is clearly non-zero (they are
+    read on the same turns), so a ranking claim needs this paired interval, not the two marginals.
+    """
+    import pandas as pd
+
+    if reference not in scores:
+        raise KeyError(f"paired_auc_table: reference score {reference!r} not in {sorted(scores)}")
+    rows = []
+    for name, s in scores.items():
+        if name == reference:
+            continue
+        d, lo, hi = auc_difference(dialogues, scores[reference], s, n_boot=n_boot, seed=seed)
+        rows.append(
+            {
+                "score": reference,
+                "minus": name,
+                "auc_diff": d,
+                "lo": lo,
+                "hi": hi,
+                "n_turns": int(np.asarray(s).size),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def calibration_frame(y: np.ndarray, scores: dict[str, np.ndarray], bins: int = 10) -> Any:
     """Reliability-diagram points: per score and probability bin, mean predicted vs observed."""
     import pandas as pd

@@ -381,20 +381,32 @@ def supervision_section(tables: Path, posterior: str = "posterior w") -> list[st
     v = pd.read_csv(val).query("metric == 'auc'").reset_index(drop=True)
     v["ROC-AUC [95% CI]"] = [_ci(r.value, r.lo, r.hi, 3) for r in v.itertuples()]
     out += [_md(v[["score", "ROC-AUC [95% CI]", "n_turns"]]), ""]
-    post = v[v.score == posterior]
-    if len(post):
-        pr = post.iloc[0]
-        above, below = [], []
-        for r in v[v.score != posterior].itertuples():
-            clear = pr.lo > r.hi or pr.hi < r.lo
-            word = f"{r.score} ({'intervals apart' if clear else 'intervals overlap'})"
-            (above if pr.value > r.value else below).append(word)
-        out.append(
-            f"The posterior ranks turns above: {', '.join(above) or 'none'}; "
-            f"below: {', '.join(below) or 'none'}. The structure GBM and the text probes are "
-            "trained on the hidden labels of the training split (upper references for what the "
-            "visible surface allows); the posterior never sees a label.\n"
-        )
+    paired = tables / "02_bayes_paired.csv"
+    if not paired.exists():
+        return out + [f"_Run notebook 02 for the paired differences ({repo_relative(paired)})._\n"]
+    d = pd.read_csv(paired).query("score == @posterior")
+    above = [
+        f"{r.minus} ({_ci(r.auc_diff, r.lo, r.hi, 3, signed=True)})"
+        for r in d.itertuples()
+        if r.lo > 0
+    ]
+    below = [
+        f"{r.minus} ({_ci(r.auc_diff, r.lo, r.hi, 3, signed=True)})"
+        for r in d.itertuples()
+        if r.hi < 0
+    ]
+    tied = [
+        f"{r.minus} ({_ci(r.auc_diff, r.lo, r.hi, 3, signed=True)})"
+        for r in d.itertuples()
+        if r.lo <= 0 <= r.hi
+    ]
+    out.append(
+        "Posterior AUC minus each baseline's, paired on the same resampled test calls: "
+        f"**above** {', '.join(above) or 'none'}; **below** {', '.join(below) or 'none'}; "
+        f"**interval includes 0** {', '.join(tied) or 'none'}. The structure GBM and the text "
+        "probes are trained on the hidden labels of the training split (upper references for what "
+        "the visible surface allows); the posterior never sees a label.\n"
+    )
     return out
 
 

@@ -42,6 +42,11 @@ def test_posterior_beats_outcome_label_on_held_out_calls(corpus_900, model_900):
     assert lo > 0, (diff, lo)  # the gain is not a resampling accident
     brier = table[table.metric == "brier"].set_index("score").value
     assert brier["posterior"] < brier["naive"]
+    paired = B.paired_auc_table(test, {"posterior": w, "naive": naive}, "posterior", n_boot=200)
+    row = paired.set_index("minus").loc["naive"]
+    assert (row.auc_diff, row.lo) == pytest.approx((diff, lo))  # same pairing as auc_difference
+    with pytest.raises(KeyError, match="reference score 'w'"):
+        B.paired_auc_table(test, {"posterior": w}, "w")
 
 
 def test_posterior_shape_range_and_fact_check(corpus_900, model_900):

@@ -232,9 +232,20 @@ def test_supervision_section_says_which_baselines_the_posterior_beats(tmp_path):
     ).to_csv(tmp_path / "02_bayes_validation.csv", index=False)
     text = "\n".join(supervision_section(tmp_path))
     assert "0.740 [0.710, 0.770]" in text
-    assert (
-        "above: naive (call outcome) (intervals apart), TF-IDF probe (intervals overlap); "
-        "below: structure GBM (intervals overlap)"
-    ) in text
+    assert "Run notebook 02 for the paired differences" in text  # no paired table: no ranking
+    pd.DataFrame(
+        {
+            "score": ["posterior w"] * 3,
+            "minus": ["naive (call outcome)", "structure GBM", "TF-IDF probe"],
+            "auc_diff": [0.10, -0.05, 0.01],
+            "lo": [0.08, -0.07, -0.01],
+            "hi": [0.12, -0.03, 0.03],
+            "n_turns": [1000] * 3,
+        }
+    ).to_csv(tmp_path / "02_bayes_paired.csv", index=False)
+    text = "\n".join(supervision_section(tmp_path))
+    assert "**above** naive (call outcome) (+0.100 [+0.080, +0.120])" in text
+    assert "**below** structure GBM" in text
+    assert "**interval includes 0** TF-IDF probe" in text
     assert "Run notebook 02" not in text
     assert "Run notebook 02" in "\n".join(supervision_section(tmp_path / "missing"))
