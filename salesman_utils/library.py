@@ -436,6 +436,123 @@ def choose_k(
     return best[1], best[2]
 
 
+@dataclass
+class IntentClusters:
+    """Step 2's plan for one intent: the distinct slotted texts, their vectors and weights, and
+    which cluster each text (and so each turn) falls in."""
+
+    intent: str
+    turns: list[_Turn]  # the intent's top-posterior turns (step 1)
+    texts: list[str]  # distinct slotted texts
+    of: np.ndarray  # turn j -> index of its slotted text
+    vectors: np.ndarray  # one row per distinct text
+    weights: np.ndarray  # summed posterior per distinct text
+    labels: np.ndarray  # cluster of each distinct text
+
+
+def select_top_turns(
+    refs: Sequence[tuple[Dialogue, int]],
+    w_all: np.ndarray,
+    intent: str,
+    top_fraction: float,
+    products: dict[str, Product],
+) -> list[_Turn]:
+    """Step 1: the intent's turns whose posterior is in the top `top_fraction`, cleaned and slotted."""
+    sel = [
+        (d, i, float(w))
+        for (d, i), w in zip(refs, w_all, strict=True)
+        if d.turns[i].intent == intent
+    ]
+    if not sel:
+        return []
+    ws = np.array([w for _, _, w in sel])
+    cut = np.quantile(ws, 1.0 - top_fraction) if top_fraction < 1.0 else -np.inf
+    turns = []
+    for d, i, w in sel:
+        if w >= cut:
+            p = products.get(d.product_id) or get_product(d.product_id)
+            text = clean_text(d.turns[i].text)
+            turns.append(_Turn(d, i, text, templatize(text, p, d.merchant, d.agent.name), p, w))
+    return turns
+
+
+def cluster_turns(
+    intent: str, turns: list[_Turn], embedder: Any, max_k: int, seed: int
+) -> IntentClusters:
+    """Step 2: cluster the distinct slotted texts (calls differ by names and numbers, not by what
+    the rep does), each weighted by the summed posterior of its turns; k by `choose_k`."""
+    uniq = list(dict.fromkeys(t.template for t in turns))
+    pos = {u: j for j, u in enumerate(uniq)}
+    of = np.array([pos[t.template] for t in turns])
+    w = np.array([t.w for t in turns])
+    x = _embed(uniq, embedder)
+    wu = np.maximum(np.bincount(of, weights=w, minlength=len(uniq)), 1e-3)
+    _, labels = choose_k(x, wu, np.bincount(of, minlength=len(uniq)).astype(float), max_k, seed)
+    return IntentClusters(intent, turns, uniq, of, x, wu, labels)
+
+
+def cluster_entries(
+    plan: IntentClusters, min_support: int, dropped: dict[str, int]
+) -> list[LibraryEntry]:
+    """Step 3: one entry per cluster of >= `min_support` turns; its template is the medoid (the
+    text closest to the weighted centroid). A template whose filled text fails `fact_check`, or a
+    repeat, is dropped and counted in `dropped`. Entries are ranked by posterior mean."""
+    turns, of, x, wu, labels = plan.turns, plan.of, plan.vectors, plan.weights, plan.labels
+    w = np.array([t.w for t in turns])
+    seen: set[str] = set()
+    mined = []
+    for c in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels[of] == c)  # the cluster's turns
+        if len(members) < min_support:
+            dropped["min_support"] += 1
+            continue
+        ids = np.flatnonzero(labels == c)
+        centroid = (wu[ids, None] * x[ids]).sum(0)
+        best = int(ids[np.argmax(x[ids] @ centroid)])
+        med = next(turns[j] for j in members if of[j] == best)
+        template, product, wc = med.template, med.product, w[members]
+        filled = fill(template, product, med.dialogue.merchant, agent_name=med.dialogue.agent.name)
+        if fact_check(filled, product, med.dialogue.merchant):
+            dropped["fact_check"] += 1
+            continue
+        if template in seen:
+            dropped["duplicate"] += 1
+            continue
+        seen.add(template)
+        a, b = 1.0 + wc.sum(), 1.0 + (1.0 - wc).sum()
+        lo, hi = stats.beta.ppf([0.05, 0.95], a, b)
+        mined.append(
+            LibraryEntry(
+                id="",
+                intent=plan.intent,
+                template=template,
+                slots=template_slots(template),
+                outline=sentence_outline(template, plan.intent),
+                outline_method="medoid_sentences",
+                support=len(members),
+                posterior_mean=float(wc.mean()),
+                ci=(float(lo), float(hi)),
+                source_turns=[(turns[j].dialogue.id, turns[j].index) for j in members],
+                example=med.text,
+                product_id=product.id,
+            )
+        )
+    mined.sort(key=lambda e: -e.posterior_mean)
+    for j, e in enumerate(mined):
+        e.id = f"{plan.intent}-{j:02d}"
+    return mined
+
+
+def attach_llm_outlines(entries: list[LibraryEntry], outline_backend: Any) -> None:
+    """Step 4 (optional): replace each entry's sentence outline by the LLM's steps, where it gave any."""
+    if outline_backend is None or not entries:
+        return
+    steps_all = llm_outlines(outline_backend, [(e.intent, e.template) for e in entries])
+    for e, steps in zip(entries, steps_all, strict=True):
+        if steps:
+            e.outline, e.outline_method = steps, "llm"
+
+
 def build_library(
     train_dialogues: Sequence[Dialogue],
     posteriors: Sequence[float] | np.ndarray,
@@ -449,13 +566,12 @@ def build_library(
     outline_backend: Any = None,
 ) -> ScriptLibrary:
     """Mine the library from training calls and their posteriors (one per agent turn, in
-    `agent_turns` order). Per intent: keep turns whose posterior is in the top `top_fraction`,
-    slot their facts (`templatize`), embed the distinct slotted texts, cluster them with k-means
-    weighted by their turns' summed posterior (k chosen by the best silhouette score of the turns
-    over 2..max_k), and turn each cluster of at least `min_support` turns into an entry whose template is
-    the medoid (the member closest to the weighted centroid). Templates whose filled-in text fails
-    `fact_check` are dropped; `library.dropped` counts every drop by reason. `embedder`: a
-    SentenceTransformer, a function texts -> vectors, or a Profile / None (`models.embed`)."""
+    `agent_turns` order), per intent in four named steps: `select_top_turns` (top `top_fraction`
+    by posterior, facts slotted by `templatize`), `cluster_turns` (weighted k-means over the
+    distinct slotted texts, k by silhouette over 2..max_k), `cluster_entries` (medoid template per
+    cluster of >= `min_support` turns, fact-checked, deduplicated; `library.dropped` counts every
+    drop by reason) and `attach_llm_outlines`. `embedder`: a SentenceTransformer, a function
+    texts -> vectors, or a Profile / None (`models.embed`)."""
     refs = agent_turns(train_dialogues)
     w_all = np.asarray(posteriors, dtype=float)
     if w_all.shape != (len(refs),):
@@ -463,89 +579,17 @@ def build_library(
             f"posteriors: {w_all.shape[0] if w_all.ndim else 0} values for "
             f"{len(refs)} agent turns (one per agent turn, dialogue then turn order)"
         )
-    prods = products or {}
     dropped = {"min_support": 0, "fact_check": 0, "duplicate": 0}
     entries: list[LibraryEntry] = []
     vectors: dict[str, np.ndarray] = {}
     for intent in tqdm(INTENTS, desc="library intents"):
-        sel = [
-            (d, i, float(w))
-            for (d, i), w in zip(refs, w_all, strict=True)
-            if d.turns[i].intent == intent
-        ]
-        if not sel:
+        turns = select_top_turns(refs, w_all, intent, top_fraction, products or {})
+        if not turns:
             continue
-        ws = np.array([w for _, _, w in sel])
-        cut = np.quantile(ws, 1.0 - top_fraction) if top_fraction < 1.0 else -np.inf
-        turns = []
-        for d, i, w in sel:
-            if w >= cut:
-                p = prods.get(d.product_id) or get_product(d.product_id)
-                text = clean_text(d.turns[i].text)
-                turns.append(_Turn(d, i, text, templatize(text, p, d.merchant, d.agent.name), p, w))
-        # cluster the distinct slotted texts (calls differ by names and numbers, not by what the
-        # rep does), each weighted by the summed posterior of its turns: the same weighted k-means
-        # as on the turns, with each template embedded once
-        uniq = list(dict.fromkeys(t.template for t in turns))
-        pos = {u: j for j, u in enumerate(uniq)}
-        of = np.array([pos[t.template] for t in turns])
-        w = np.array([t.w for t in turns])
-        x = _embed(uniq, embedder)
-        vectors.update(zip(uniq, x, strict=True))
-        wu = np.maximum(np.bincount(of, weights=w, minlength=len(uniq)), 1e-3)
-        _, labels = choose_k(x, wu, np.bincount(of, minlength=len(uniq)).astype(float), max_k, seed)
-        seen: set[str] = set()
-        mined = []
-        for c in sorted(set(labels.tolist())):
-            members = np.flatnonzero(labels[of] == c)  # the cluster's turns
-            if len(members) < min_support:
-                dropped["min_support"] += 1
-                continue
-            ids = np.flatnonzero(labels == c)
-            centroid = (wu[ids, None] * x[ids]).sum(0)
-            best = int(ids[np.argmax(x[ids] @ centroid)])
-            med = next(turns[j] for j in members if of[j] == best)
-            template, product, wc = med.template, med.product, w[members]
-            filled = fill(
-                template, product, med.dialogue.merchant, agent_name=med.dialogue.agent.name
-            )
-            if fact_check(filled, product, med.dialogue.merchant):
-                dropped["fact_check"] += 1
-                continue
-            if template in seen:
-                dropped["duplicate"] += 1
-                continue
-            seen.add(template)
-            a, b = 1.0 + wc.sum(), 1.0 + (1.0 - wc).sum()
-            lo, hi = stats.beta.ppf([0.05, 0.95], a, b)
-            mined.append(
-                LibraryEntry(
-                    id="",
-                    intent=intent,
-                    template=template,
-                    slots=template_slots(template),
-                    outline=sentence_outline(template, intent),
-                    outline_method="medoid_sentences",
-                    support=len(members),
-                    posterior_mean=float(wc.mean()),
-                    ci=(float(lo), float(hi)),
-                    source_turns=[(turns[j].dialogue.id, turns[j].index) for j in members],
-                    example=med.text,
-                    product_id=product.id,
-                )
-            )
-        mined.sort(key=lambda e: -e.posterior_mean)
-        for j, e in enumerate(mined):
-            e.id = f"{intent}-{j:02d}"
-        entries += mined
-    if outline_backend is not None and entries:
-        for e, steps in zip(
-            entries,
-            llm_outlines(outline_backend, [(e.intent, e.template) for e in entries]),
-            strict=True,
-        ):
-            if steps:
-                e.outline, e.outline_method = steps, "llm"
+        plan = cluster_turns(intent, turns, embedder, max_k, seed)
+        vectors.update(zip(plan.texts, plan.vectors, strict=True))
+        entries += cluster_entries(plan, min_support, dropped)
+    attach_llm_outlines(entries, outline_backend)
     meta = {
         "max_k": max_k,
         "min_support": min_support,

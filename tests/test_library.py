@@ -17,9 +17,13 @@ from salesman_utils.library import (
     LibraryFormatError,
     MissingSlotError,
     ScriptLibrary,
+    agent_turns,
     build_library,
+    cluster_entries,
+    cluster_turns,
     fill,
     load_or_build,
+    select_top_turns,
     slot_values,
     source_quality,
     templatize,
@@ -260,3 +264,28 @@ def test_load_or_build_is_cached_by_config(smoke_profile, small, tmp_path):
     changed = dataclasses.replace(prof, library=dataclasses.replace(prof.library, max_k=2))
     load_or_build(changed, splits, w)
     assert json.loads(path.read_text())["meta"]["max_k"] == 2
+
+
+def test_named_steps_select_cluster_and_count_drops(corpus700):
+    """The build's steps one by one: step 1 keeps the top half by posterior; step 3 turns every
+    cluster into an entry or a counted drop (an impossible support drops them all)."""
+    train, w = corpus700
+    refs = agent_turns(train)
+    turns = select_top_turns(refs, np.asarray(w), "Opening", 0.5, {})
+    w_open = np.array(
+        [float(x) for (d, i), x in zip(refs, w, strict=True) if d.turns[i].intent == "Opening"]
+    )
+    assert len(w_open) / 2 <= len(turns) < len(w_open)  # the top half (ties kept)
+    assert min(t.w for t in turns) >= np.quantile(w_open, 0.5)
+    plan = cluster_turns("Opening", turns, fake_embed, max_k=4, seed=0)
+    assert plan.vectors.shape[0] == len(plan.texts) == len(plan.labels)
+    n_clusters = len(set(plan.labels.tolist()))
+    dropped = {"min_support": 0, "fact_check": 0, "duplicate": 0}
+    assert cluster_entries(plan, min_support=len(turns) + 1, dropped=dropped) == []
+    assert dropped["min_support"] == n_clusters
+    dropped = {"min_support": 0, "fact_check": 0, "duplicate": 0}
+    entries = cluster_entries(plan, min_support=1, dropped=dropped)
+    assert len(entries) + sum(dropped.values()) == n_clusters
+    assert [e.posterior_mean for e in entries] == sorted(
+        (e.posterior_mean for e in entries), reverse=True
+    )
