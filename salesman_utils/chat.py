@@ -76,7 +76,7 @@ def chat_turn(session: ChatSession, text: str | None) -> AgentTurn:
     if text is not None and text.strip():
         session.history.append(Turn("customer", text.strip()))
     view = agent_view(session.history, session.act_tagger)  # the words + its own readings
-    state = AgentState(view, session.product, session.merchant, session.seed)
+    state = AgentState(view, session.product, session.merchant.visible(), session.seed)
     turn = session.agent.respond(state)
     session.history.append(Turn("agent", turn.reply, intent=turn.intent))
     session.turns.append(turn)

@@ -35,7 +35,7 @@ from .config import Profile, load_profile
 from .corpus import AgentTurnContext
 from .factcheck import Product, fact_check
 from .rewards import INTENT_PLANS, build_prompt, parse_completion
-from .simulator import INTENTS, MerchantProfile, Turn, fmt_metric
+from .simulator import INTENTS, MerchantProfile, Turn, VisibleMerchant, fmt_metric, visible_merchant
 
 METRIC_LABELS = {
     "monthly_orders": "monthly orders",
@@ -197,11 +197,13 @@ class BaseAgent:
         self.guard_retries = 0
         self.counters: Counter[str] = Counter()
 
-    def _pm(self, state: AgentState) -> tuple[Product, MerchantProfile]:
+    def _pm(self, state: AgentState) -> tuple[Product, VisibleMerchant]:
+        """The product and the merchant's DASHBOARD view (`simulator.visible_merchant`): whatever
+        an agent is given, it plans and writes from the visible fields only."""
         product, merchant = state.product or self.product, state.merchant or self.merchant
         if product is None or merchant is None:
             raise ValueError(f"{self.name}: no product/merchant (pass them to the agent or state)")
-        return product, merchant
+        return product, visible_merchant(merchant)
 
     def base_prompt(
         self, product: Product, merchant: MerchantProfile, history: Sequence[Turn]
@@ -384,11 +386,19 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
     prompts = [p["prompt"] for p in plans]
     seed = int(states[0].seed) if n else 0
     t0 = time.perf_counter()
-    raw = _generate(agents, list(range(n)), prompts, seed)
+    # an agent without a backend (the template-only baselines of `parts.make_agent`) says its
+    # plan's filled template: no model, no guard
+    raw = _generate(agents, [i for i in range(n) if agents[i].backend is not None], prompts, seed)
     t_gen = (time.perf_counter() - t0) / max(1, n)
     t0 = time.perf_counter()
     guard = [Counter() for _ in range(n)]
-    replies = [clean_reply(raw[i], agents[i].agent_name) for i in range(n)]
+    for i in set(range(n)) - set(raw):
+        raw[i] = agents[i].fallback(plans[i])
+        guard[i]["no_model"] += 1
+    replies = [
+        raw[i] if guard[i]["no_model"] else clean_reply(raw[i], agents[i].agent_name)
+        for i in range(n)
+    ]
     viol: list[list[str]] = [[] for _ in range(n)]
 
     def check(i: int) -> None:

@@ -193,7 +193,7 @@ def generate(spec: SystemSpec, items: Sequence[EvalItem], profile: Profile, part
         AgentState(
             agent_view(it.context.history, parts.act_tagger),
             it.product,
-            it.dialogue.merchant,
+            it.dialogue.merchant.visible(),
             seed=profile.seed,
         )
         for it in items
@@ -219,7 +219,7 @@ def template_only(
         state = AgentState(
             agent_view(it.context.history, parts.act_tagger),
             it.product,
-            it.dialogue.merchant,
+            it.dialogue.merchant.visible(),
             seed=profile.seed,
         )
         plan = agent.plan_many([state])[0]

@@ -169,6 +169,16 @@ def agent_examples(dialogues: Sequence[Dialogue]) -> tuple[list[list[Turn]], lis
     return hists, intents, experts
 
 
+def agent_view_histories(dialogues: Sequence[Dialogue], act_tagger: Any) -> list[list[Turn]]:
+    """The histories of `agent_examples`, as the agent hears them (`agent_view` of each call,
+    the rep's turns carrying their own intents; each call's customer lines tagged once)."""
+    out = []
+    for d in dialogues:
+        view = agent_view(d.turns, act_tagger)
+        out += [view[:i] for i, t in enumerate(d.turns) if t.speaker == "agent"]
+    return out
+
+
 def posteriors_or_ones(
     train: Sequence[Dialogue], profile: Profile | None
 ) -> tuple[np.ndarray, str]:
@@ -262,17 +272,26 @@ class IntentClassifier:
         return [INTENTS[i] for i in proba.argmax(axis=1)]
 
     def evaluate(
-        self, test_dialogues: Sequence[Dialogue], fsm: IntentFSM | None = None
+        self,
+        test_dialogues: Sequence[Dialogue],
+        fsm: IntentFSM | None = None,
+        act_tagger: Any = None,
     ) -> dict[str, Any]:
         """macro_f1/accuracy vs the observed intents; expert_macro_f1/expert_accuracy vs the hidden
-        expert intents (evaluation only); confusion matrix (rows true, columns predicted)."""
+        expert intents (evaluation only); confusion matrix (rows true, columns predicted).
+        With `act_tagger`, the histories are what the agent hears ONLINE (`agent_view`: customer
+        acts and objection types read by its own act tagger, not the simulator's labels), so the
+        score is the one the classifier gets in a live call; without it, the corpus labels."""
         hists, intents, experts = agent_examples(test_dialogues)
+        if act_tagger is not None:
+            hists = agent_view_histories(test_dialogues, act_tagger)
         pred = self.predict(hists, fsm=fsm)
         out = _scores(intents, pred, INTENTS)
         if all(e is not None for e in experts):
             exp = _scores(experts, pred, INTENTS)
             out.update(expert_macro_f1=exp["macro_f1"], expert_accuracy=exp["accuracy"])
         out["fsm"] = fsm is not None
+        out["history"] = "agent_view" if act_tagger is not None else "simulator labels"
         return out
 
 

@@ -78,9 +78,12 @@ def simulate_calls(
     if len(seeds) != len(merchants_products):
         raise ValueError(f"simulate_calls: {len(seeds)} seeds for {len(merchants_products)} calls")
     max_turns = max_turns or profile.doga.max_turns
+    # agents see the merchant's dashboard only (`simulator.visible_merchant`); the customer and
+    # the referee keep the whole profile
+    views = [m.visible() for m, _ in merchants_products]
     agents = [
-        agent_factory if isinstance(agent_factory, BaseAgent) else agent_factory(p, m)
-        for m, p in merchants_products
+        agent_factory if isinstance(agent_factory, BaseAgent) else agent_factory(p, v)
+        for (_, p), v in zip(merchants_products, views, strict=True)
     ]
     if not agents:
         return []
@@ -107,7 +110,7 @@ def simulate_calls(
             AgentState(
                 agent_view(turns[i], act_tagger, own[i]),
                 merchants_products[i][1],
-                merchants_products[i][0],
+                views[i],
                 seed=profile.seed + rnd,
             )
             for i in live
@@ -159,7 +162,9 @@ def _play(sim: CustomerSimulator, turns: list[Turn], out: Any, own_tag: str, hea
         "personalized": heard.adapted,
         "violations": [f.__dict__ for f in heard.findings],
         "guard_violations": [v.__dict__ for v in guard_findings],
-        "reply_kind": "template" if guard.get("template") or guard.get("empty") else "llm",
+        "reply_kind": "template"
+        if guard.get("template") or guard.get("empty") or guard.get("no_model")
+        else "llm",
         "guard": out.guard,
         "entry_id": out.entry_id,
         "outline": out.outline,
@@ -183,9 +188,18 @@ def simulate_call(
 # ---------------------------------------------------------------- summaries
 
 
+DATA_MOVES = ("Business_Analysis", "Product_Introduction")  # adaptation = the store's data
+
+
 def _rates(agent: Sequence[Turn]) -> dict[str, float]:
     n = max(1, len(agent))
+    data = [t for t in agent if t.intent in DATA_MOVES]
     return {
+        "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / n,
+        "data_moves": len(data),
+        "adapted_rate_data_moves": (
+            sum(bool(t.hidden.get("adapted")) for t in data) / len(data) if data else float("nan")
+        ),
         "expert_move_rate": sum(t.intent == t.hidden.get("expert_intent") for t in agent) / n,
         "referee_violations_per_100": 100
         * sum(len(t.hidden.get("violations", [])) for t in agent)
@@ -234,7 +248,6 @@ def summarize_calls(dialogues: Sequence[Dialogue], system: str) -> dict[str, Any
         ),
         "tagger_agreement": agree / len(tagged) if tagged else float("nan"),
         "tagger_n": len(tagged),
-        "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / max(1, len(agent)),
         "llm_replies": kinds["llm"],
         "template_replies": kinds["template"],
         "guard_regenerated": guard["regenerated"],
@@ -249,7 +262,9 @@ def online_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
 
 def reply_kinds_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
     """Per system and reply kind (llm = the model's reply passed the guard; template = the guard's
-    or an empty reply's fallback): replies, expert-move rate, referee violations per 100."""
+    or an empty reply's fallback, or a model-free agent's line): replies, expert-move rate,
+    referee violations per 100, the customer's adapted rate (all replies, and among the replies
+    heard as Business_Analysis / Product_Introduction, where adaptation means the store's data)."""
     rows = []
     for system, dialogues in results.items():
         agent = [t for d in dialogues for t in d.turns if t.speaker == "agent"]

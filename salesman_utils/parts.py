@@ -22,8 +22,15 @@ import numpy as np
 from .config import Profile, code_digest, paths, repo_relative
 from .corpus import load_corpus, simulate_corpus, split
 from .doga import BaseAgent, DOGAAgent, PlainAgent
-from .intents import ActTagger, IntentClassifier, IntentFSM, ReplyTagger, TextEmbedder
-from .simulator import Dialogue
+from .intents import (
+    ActTagger,
+    IntentClassifier,
+    IntentFSM,
+    ReplyTagger,
+    TextEmbedder,
+    script_move,
+)
+from .simulator import INTENTS, Dialogue
 
 PARTS_VERSION = 2  # 2: classifier remembers the customer's earlier words; ActTagger
 
@@ -121,6 +128,23 @@ def best_grpo_adapter(profile: Profile) -> tuple[str | None, Path | None, str]:
     )
 
 
+class ScriptRule:
+    """The by-the-book move (`intents.script_move`, over the agent's OWN view of the call: its
+    act tagger's readings and its own past moves) as a one-hot 'classifier' for a DOGA agent.
+    Agent side: it never asks the simulator (`simulator.script_intent` is the customer's)."""
+
+    weighting = "none: the by-the-book rule (intents.script_move)"
+
+    def predict_proba(self, histories: Sequence[Sequence[Any]]) -> np.ndarray:
+        out = np.zeros((len(histories), len(INTENTS)))
+        for row, h in enumerate(histories):
+            out[row, INTENTS.index(script_move(list(h)))] = 1.0
+        return out
+
+
+TEMPLATE_KINDS = ("template", "script_template")
+
+
 def make_agent(
     kind: str,
     parts: DogaParts,
@@ -129,7 +153,25 @@ def make_agent(
     name: str | None = None,
     **kwargs: Any,
 ) -> BaseAgent:
-    """A `plain` or `doga` agent on the profile's policy backend (+ LoRA adapter)."""
+    """A `plain` or `doga` agent on the profile's policy backend (+ LoRA adapter), or one of the
+    two model-free baselines (`TEMPLATE_KINDS`, no backend, no guard, seconds per call):
+    `template` = DOGA's classifier + FSM + retrieval, saying the filled template; `script_template`
+    = the by-the-book move (`ScriptRule`) + retrieval, saying the filled template."""
+    if kind in TEMPLATE_KINDS:
+        agent = DOGAAgent(
+            None,
+            parts.library,
+            parts.classifier if kind == "template" else ScriptRule(),
+            parts.fsm if kind == "template" else None,
+            profile=profile,
+            tagger=parts.tagger,
+            name=name or kind,
+            use_fsm=kind == "template",
+            **kwargs,
+        )
+        agent.guard, agent.guard_retries = False, 0
+        agent.act_tagger = parts.act_tagger
+        return agent
     from .llm import make_backend
 
     spec = {**vars(profile.models.policy), "adapter": str(adapter) if adapter else None}

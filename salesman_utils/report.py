@@ -470,11 +470,13 @@ def render_results_section(profile: Profile | str) -> str:
     )
     if conv.exists():
         out.append(
-            "_Not yet an independent measure for DOGA: the simulated customer's reading of whether "
-            "a reply is adapted to the merchant (`referee.perception`) matches the metric labels and "
-            "pain phrases that DOGA's templates fill in word for word, and most DOGA turns are those "
-            "templates (`results/tables/online_reply_kinds.csv`); a paraphrase is not credited the "
-            "same way._\n"
+            "_The simulated customer reads whether a reply is adapted to the merchant "
+            "(`referee.perception`) with a reader fitted on the referee's own paraphrases of the "
+            "metric labels and pain phrases, not on the words DOGA's templates fill in; on "
+            "validation lines it still credits template wording somewhat more often than a "
+            "paraphrase (notebook 04, `adaptation_validation` in its metrics), and most DOGA turns "
+            "are templates (`results/tables/online_reply_kinds.csv`): read DOGA beside the "
+            "model-free `template_only` and `script_template` rows._\n"
         )
     validation = metrics_05.get("judge_validation")
     if isinstance(validation, dict) and validation:

@@ -80,6 +80,10 @@ class MerchantProfile:
     initial_interest: float = 0.4
     patience: float = 5.0
 
+    def visible(self) -> VisibleMerchant:
+        """The dashboard view an agent gets (`visible_merchant`)."""
+        return visible_merchant(self)
+
 
 LATENT_MERCHANT_FIELDS = (
     "pain_points",
@@ -89,6 +93,39 @@ LATENT_MERCHANT_FIELDS = (
     "initial_interest",
     "patience",
 )
+
+
+@dataclass(frozen=True)
+class VisibleMerchant:
+    """What a rep sees of a merchant (the dashboard): the visible fields of `MerchantProfile` only.
+    Every agent-side code path gets this view (`visible_merchant`); reading a latent field from it
+    raises AttributeError."""
+
+    id: str
+    name: str
+    owner: str
+    category: str
+    city: str
+    metrics: dict[str, float]
+    peer_medians: dict[str, float]
+
+    def visible(self) -> VisibleMerchant:
+        return self
+
+
+def visible_merchant(merchant: MerchantProfile | VisibleMerchant) -> VisibleMerchant:
+    """The dashboard view of a merchant (a copy of its visible fields; metrics copied too)."""
+    if isinstance(merchant, VisibleMerchant):
+        return merchant
+    return VisibleMerchant(
+        merchant.id,
+        merchant.name,
+        merchant.owner,
+        merchant.category,
+        merchant.city,
+        dict(merchant.metrics),
+        dict(merchant.peer_medians),
+    )
 
 
 @dataclass

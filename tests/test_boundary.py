@@ -138,3 +138,126 @@ def test_the_check_can_fail(tmp_path):
     (pkg / "clean.py").write_text("from .referee import ears\n")
     found = boundary_violations(pkg, "fakepkg", ("clean",), ("referee",))
     assert found and all(f.startswith("fakepkg.clean -> fakepkg.referee") for f in found)
+
+
+# ---------------------------------------------------------------- forbidden names
+
+# What an agent-side module must not name: the held-out rep bank and the referee's paraphrase bank
+# (files), the simulator's expert and by-the-book moves and its personalization rule (methods), a
+# turn's `hidden` ground truth and the merchant's latent fields (attributes), and the held-out
+# realizer switch (`heldout=True`).
+FORBIDDEN_STRINGS = ("agent_templates_heldout", "perception_paraphrases")
+FORBIDDEN_ATTRS = (
+    "hidden",
+    "expert_intent",
+    "script_intent",
+    "personalization_due",
+    "expert_text",
+    "pain_points",
+    "budget_sensitivity",
+    "decision_style",
+    "objection_repertoire",
+    "initial_interest",
+    "patience",
+)
+FORBIDDEN_KEYS = ("expert_intent", "expert_text", "script_intent")  # keys of `Turn.hidden`
+FORBIDDEN_KEYWORDS = ("heldout",)
+# (module, function) -> why it may name one of them: evaluation-only readers, each documented as
+# such in its docstring, and the corpus writer itself. Nothing here feeds a model or an agent turn.
+ALLOWED = {
+    ("intents", "agent_examples"): "the expert column, read only by IntentClassifier.evaluate",
+    ("library", "source_quality"): "EVALUATION ONLY: hidden quality of the library's sources",
+    ("bayes", "hidden_quality"): "EVALUATION ONLY: the posterior's validation target",
+    ("rewards", "build_eval_dataset"): "evaluation-only expert columns of held-out contexts",
+    ("rewards", "score_replies"): "held-out scores: similarity to the hidden expert reply",
+    ("corpus", "realize_with_llm"): "the corpus writer keeps the template text beside the LLM's",
+    ("corpus", "_hidden_record"): "the corpus writer: ground truth goes to *.hidden.jsonl",
+    ("corpus", "turn_frame"): "notebook 01's table of turns with their hidden columns",
+}
+
+
+def _named(node: ast.AST) -> list[str]:
+    """The forbidden names one AST node uses."""
+    out = []
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        out += [s for s in FORBIDDEN_STRINGS if s in node.value]
+        out += [node.value] if node.value in FORBIDDEN_KEYS else []  # hidden-record keys
+    elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRS:
+        out.append(f".{node.attr}")
+    elif isinstance(node, ast.keyword) and node.arg in FORBIDDEN_KEYWORDS:
+        out.append(f"{node.arg}=")
+    return out
+
+
+def forbidden_names(
+    root: Path, package: str, agent_side: tuple[str, ...], allowed: dict | None = None
+) -> list[str]:
+    """'module:function: name' for each forbidden name an agent-side module's code uses outside
+    the `allowed` (module, function) pairs (docstrings are prose, not reads: skipped)."""
+    mods = _modules(root, package)
+    allowed = allowed or {}
+    out = []
+    for a in agent_side:
+        path = mods.get(f"{package}.{a}")
+        if path is None:
+            continue
+        tree = ast.parse(path.read_text())
+        docs = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+
+        stack: list[tuple[ast.AST, str]] = [(tree, "<module>")]
+        while stack:
+            node, where = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                here = where
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                    here = child.name if where == "<module>" else where
+                if id(child) not in docs and (a, here) not in allowed:
+                    out.extend(f"{a}:{here}: {n}" for n in _named(child))
+                stack.append((child, here))
+    return out
+
+
+def test_agent_side_names_no_simulator_internals():
+    root = Path(salesman_utils.__file__).parent
+    assert forbidden_names(root, PACKAGE, AGENT_SIDE, ALLOWED) == []
+
+
+def test_every_allowance_is_still_needed():
+    """An allowance nobody uses any more is removed (the list must not grow stale)."""
+    root = Path(salesman_utils.__file__).parent
+    found = forbidden_names(root, PACKAGE, AGENT_SIDE, {})
+    used = {tuple(f.split(":")[:2]) for f in found}
+    assert set(ALLOWED) <= used, set(ALLOWED) - used
+
+
+def test_the_name_check_can_fail(tmp_path):
+    pkg = tmp_path / "fakepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "agent.py").write_text(
+        '"""Never reads agent_templates_heldout.yaml (a docstring is prose)."""\n'
+        "def move(sim, turn, m, real):\n"
+        "    bank = open('data/agent_templates_heldout.yaml')\n"
+        "    style = m.decision_style\n"
+        "    line = real.agent_text('Opening', True, True, None, heldout=True)\n"
+        "    return sim.expert_intent(), turn.hidden['quality'], bank, style, line\n"
+    )
+    (pkg / "clean.py").write_text("def move(turn):\n    return turn.text\n")
+    found = forbidden_names(pkg, "fakepkg", ("agent", "clean"))
+    names = {f.split(": ")[1] for f in found}
+    assert names == {
+        "agent_templates_heldout",
+        ".decision_style",
+        "heldout=",
+        ".expert_intent",
+        ".hidden",
+    }, found
+    assert all(f.startswith("agent:move:") for f in found)
+    assert forbidden_names(pkg, "fakepkg", ("agent",), {("agent", "move"): "test"}) == []

@@ -29,9 +29,10 @@ from salesman_utils.intents import (
     IntentFSM,
     ReplyTagger,
     agent_examples,
+    agent_view,
     script_move,
 )
-from salesman_utils.simulator import MerchantProfile, Turn
+from salesman_utils.simulator import MerchantProfile, Turn, VisibleMerchant
 
 
 class FakeBackend:
@@ -292,6 +293,7 @@ def test_online_agent_hears_no_simulator_label(
     differs = planned_differs = 0
     checked = 0
     for state in agent.seen:
+        assert isinstance(state.merchant, VisibleMerchant)  # the dashboard, no latent field
         for i, t in enumerate(state.history):
             assert t.hidden == {}
             if t.speaker == "customer":
@@ -370,3 +372,94 @@ def test_chat_cli_reads_stdin():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "AGENT [Opening]" in proc.stdout and "YOU: Hi, who is this?" in proc.stdout
     assert "outline 1." in proc.stdout and "Call ended after 2 agent turns" in proc.stdout
+
+
+# ---------------------------------------------------------------- issue 13: open items
+
+
+def test_classifier_scored_on_what_it_hears_online(classifier, act_tagger, corpus600, fsm):
+    """The classifier is fitted on simulator act labels but hears its own act tagger online: its
+    score on `agent_view` histories is computed (and differs from the labelled one)."""
+    from salesman_utils.intents import agent_view_histories
+
+    test = corpus600["test"]
+    labels = classifier.evaluate(test, fsm=fsm)
+    heard = classifier.evaluate(test, fsm=fsm, act_tagger=act_tagger)
+    assert heard["history"] == "agent_view" and labels["history"] == "simulator labels"
+    assert heard["n"] == labels["n"]
+    hists = agent_view_histories(test, act_tagger)
+    customer = [t for h in hists for t in h if t.speaker == "customer"]
+    assert customer and all(t.hidden == {} for h in hists for t in h)
+    said = [t.text for t in customer[:200]]
+    assert [t.act for t in customer[:200]] == act_tagger.tag(said)
+    assert heard["macro_f1"] != labels["macro_f1"]
+    assert heard["macro_f1"] > 0.3  # still far above chance (1/6)
+
+
+def test_latent_merchant_fields_cannot_change_an_agent(classifier, fsm, tagger, merchant):
+    """Poisoning: absurd latent fields leave DOGA's plan, prompt and reply unchanged, and the
+    agent's merchant is the dashboard view (reading a latent field raises)."""
+    import dataclasses
+
+    product = _product_for(merchant)
+    poisoned = dataclasses.replace(
+        merchant,
+        pain_points=["no_shows", "bad_reviews"],
+        decision_style="ABSURD",
+        budget_sensitivity="infinite",
+        objection_repertoire=["price"] * 9,
+        initial_interest=-1e9,
+        patience=1e9,
+    )
+    prof = load_profile("smoke")
+    turns = []
+    for m in (merchant, poisoned):
+        backend = FakeBackend(["Hi Rosa, do you have two minutes?"])
+        agent = DOGAAgent(backend, None, classifier, fsm, product, m, profile=prof, tagger=tagger)
+        history = [Turn("agent", "Hi Rosa, this is Alex.", intent="Opening")]
+        history.append(Turn("customer", "What is this about? We are busy.", act="question"))
+        turns.append(agent.respond(AgentState(history, seed=3)))
+        assert agent._pm(AgentState())[1] == merchant.visible()
+        with pytest.raises(AttributeError):
+            _ = agent._pm(AgentState())[1].decision_style
+    a, b = turns
+    assert (a.intent, a.outline, a.prompt, a.reply) == (b.intent, b.outline, b.prompt, b.reply)
+
+
+def test_template_agents_need_no_model(classifier, fsm, tagger, act_tagger, perception, corpus600):
+    """The two model-free baselines of the online table: no backend, every reply a filled
+    template (reply_kind template); the script agent's plans are `script_move` of its own view."""
+    from salesman_utils.online import (
+        online_cases,
+        online_table,
+        reply_kinds_table,
+        simulate_calls,
+    )
+    from salesman_utils.parts import DogaParts, ScriptRule, make_agent
+
+    prof = load_profile("smoke")
+    parts = DogaParts(classifier, fsm, tagger, act_tagger, library=None)
+    cases, seeds = online_cases(corpus600["test"], 4)
+    results = {}
+    for kind in ("template", "script_template"):
+        agent = make_agent(kind, parts, prof, name=kind)
+        assert agent.backend is None and not agent.guard
+        calls = simulate_calls(
+            agent, cases, seeds, prof, perception=perception, max_turns=6, progress=False
+        )
+        agent_turns = [t for d in calls for t in d.turns if t.speaker == "agent"]
+        assert agent_turns and all(t.hidden["reply_kind"] == "template" for t in agent_turns)
+        assert agent.counters["no_model"] == len(agent_turns)
+        results[kind] = calls
+    for d in results["script_template"]:
+        own = [t.hidden["planned_intent"] for t in d.turns if t.speaker == "agent"]
+        view = agent_view(d.turns, act_tagger, own)
+        for i, t in enumerate(view):
+            if t.speaker == "agent":
+                assert t.intent == script_move(view[:i])
+    assert isinstance(ScriptRule().predict_proba([[]]), np.ndarray)
+    table = online_table(results)
+    assert list(table["system"]) == ["template", "script_template"]
+    kinds = reply_kinds_table(results)
+    assert set(kinds.loc[kinds["replies"] > 0, "kind"]) == {"template"}
+    assert "adapted_rate_data_moves" in kinds
