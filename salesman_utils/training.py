@@ -469,6 +469,12 @@ EVAL_COLUMNS = {  # column -> (table name, scale); columns absent from the items
     "price_answered": ("price_q_answered_%", 100.0),
 }
 REWARD_COLUMNS = ["r_format", "r_similarity", "r_bayes", "r_faith", "r_total_sim", "r_total_bayes"]
+# the weighted total each GRPO variant maximises (a column of `REWARD_COLUMNS`)
+OBJECTIVE_COLUMN = {
+    "grpo_sim": "r_total_sim",
+    "grpo_bayes": "r_total_bayes",
+    "sft_grpo_bayes": "r_total_bayes",
+}
 
 
 def eval_table(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
