@@ -34,6 +34,7 @@ import numpy as np
 from .config import Profile, load_profile
 from .corpus import AgentTurnContext
 from .factcheck import Product, fact_check
+from .llm import TURN_STOP
 from .rewards import INTENT_PLANS, build_prompt, parse_completion
 from .simulator import INTENTS, MerchantProfile, Turn, VisibleMerchant, fmt_metric, visible_merchant
 
@@ -154,6 +155,52 @@ def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> s
         f"{plan['period']} in your {product.platform} merchant app, and I can walk you through it.",
     }
     return lines.get(intent, lines["Needs_Discovery"])
+
+
+# The merchant's last words ask about the price or push for a discount or a free period. The
+# agent's own reading (the referee's `answers.asks_price` is written apart from it).
+_PRICE_TALK = re.compile(
+    r"\b(?:price[sd]?|pricing|cost\w*|how much|expensive|cheap\w*|afford\w*|discount\w*|deal|"
+    r"offer\w*|free|fees?|pay\w*|dollars?|bucks|percent|half|refund\w*)\b|\$|\d+\s*%",
+    re.IGNORECASE,
+)
+
+
+def merchant_last_words(history: Sequence[Turn]) -> str:
+    """What the merchant said last (the last customer turn), or ''."""
+    return next((t.text for t in reversed(history) if t.speaker != "agent"), "")
+
+
+def asks_about_price(words: str) -> bool:
+    """Whether the merchant's words ask the price or push for a discount ("80% off and I sign")."""
+    return bool(_PRICE_TALK.search(words or ""))
+
+
+def _plans_text(product: Product) -> str:
+    return ", ".join(f"{p['name']} ${p['price']:g} a {p['period']}" for p in product.plans)
+
+
+def price_outline(product: Product) -> list[str]:
+    """The outline for a price question or a discount push: the knowledge base's plan prices and
+    its one real promotion, said plainly, and nothing beyond them."""
+    promo = product.promotion
+    return [
+        f"answer with the real price: {_plans_text(product)}",
+        f"the one real offer: {promo['headline']} ({promo['terms']})",
+        "no other discount or free period exists",
+    ]
+
+
+def price_line(product: Product) -> str:
+    """The guard's fallback for a price question: the plan prices and the promotion, from the
+    knowledge base only."""
+    plans = product.plans
+    said = (
+        f"{product.name} is ${plans[0]['price']:g} a {plans[0]['period']}"
+        if len(plans) == 1
+        else f"The plans are {_plans_text(product)}"
+    )
+    return f"{said}, and right now there's {product.promotion['headline']}."
 
 
 def outline_instruction(intent: str, outline: Sequence[str]) -> str:
@@ -278,6 +325,8 @@ class DOGAAgent(BaseAgent):
     ):
         context = " ".join(t.text for t in history[-2:])
         entries = self.library.retrieve(intent, context, self.k) if self.library is not None else []
+        if asks_about_price(merchant_last_words(history)) and not entries:
+            return None, price_outline(product), price_line(product)
         if not entries:
             line = safe_template(intent, product, merchant)
             return None, [INTENT_PLANS.get(intent, intent)], line
@@ -297,6 +346,10 @@ class DOGAAgent(BaseAgent):
         if not line or fact_check(line, product, merchant):  # never bring a wrong fact in
             line = safe_template(intent, product, merchant)
         steps = [fill_or_empty(str(x)) or str(x) for x in (entry.outline or [])]
+        if asks_about_price(merchant_last_words(history)):
+            # answer what was said: a price question or discount push gets the KB's price and
+            # offer in the outline, and the price line as the guard's fallback
+            return getattr(entry, "id", None), price_outline(product), price_line(product)
         return getattr(entry, "id", None), steps, line
 
     def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
@@ -354,6 +407,7 @@ def _generate(agents: Sequence[BaseAgent], idx: list[int], prompts: list, seed: 
             temperature=a.temperature,
             seed=seed,
             desc=f"{a.name} replies",
+            stop=TURN_STOP,
         )
         out.update(zip(members, raws, strict=True))
     return out

@@ -18,6 +18,7 @@ automatic metrics with bootstrap intervals, judge inputs, and the judge's ground
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from .config import VARIANTS, Profile, paths, repo_relative
 from .corpus import AgentTurnContext, Dialogue, Product, visible_merchant_facts
 from .judge import CAPABILITIES
 from .referee import facts as referee_facts
+from .referee.answers import allowed_texts
+from .referee.degenerate import degenerate_reasons
 from .report import SYSTEMS
 
 PLAIN_ADAPTER_SYSTEMS = VARIANTS  # each trained policy of notebook 02, plain prompt
@@ -289,7 +292,8 @@ def auto_metric_items(
     replies: pd.DataFrame, items: Sequence[EvalItem], profile: Profile
 ) -> pd.DataFrame:
     """Per (system, item): similarity (embedding cosine) to the real rep's reply and to the hidden
-    expert reply, ROUGE-L to the reference, fact-check violations (with the merchant's data)."""
+    expert reply, ROUGE-L to the reference, fact-check violations (with the merchant's data) by
+    the guard's checker and by the referee's, and the referee's `degenerate` flag (0/1)."""
     from .metrics import embedding_similarity, rouge_l, violation_counts
 
     by_id = {it.item_id: it for it in items}
@@ -307,12 +311,31 @@ def auto_metric_items(
         for t, it in zip(texts, its, strict=True)
     ]
     out["guard_referee_disagree"] = (out["violations"] > 0) != (out["referee_violations"] > 0)
+    out["degenerate"] = [
+        float(bool(degenerate_reasons(t, referee_context(it), allowed_texts(it.product))))
+        for t, it in zip(texts, its, strict=True)
+    ]
     out["reply"] = texts
     return out
 
 
+def referee_context(item: EvalItem) -> list[dict[str, str]]:
+    """What every system sees of an item, as chat messages for the referee's degenerate-reply
+    detector: the knowledge base and the visible dashboard (system), then the call so far. Not a
+    system's own prompt (DOGA's and the plain policy's instructions differ), so an echo of one
+    system's instructions is not counted here; notebook 02 checks the plain policy's own prompt."""
+    facts = visible_merchant_facts(item.dialogue.merchant)
+    system = f"{item.product.kb_text()}\n{json.dumps(facts)}"
+    call = [
+        {"role": "assistant" if t.speaker == "agent" else "user", "content": t.text}
+        for t in item.context.history
+    ]
+    return [{"role": "system", "content": system}, *call]
+
+
 # violations_per_100: the guard's checker (`factcheck.fact_check`, which DOGA's guard uses: not
-# independent for DOGA); referee_violations_per_100: the referee's own, stricter checker
+# independent for DOGA); referee_violations_per_100: the referee's own, stricter checker;
+# degenerate_per_100: the referee's degenerate replies (`referee.degenerate`) per 100
 AUTO_METRICS = (
     "sim_reference",
     "sim_expert",
@@ -320,6 +343,7 @@ AUTO_METRICS = (
     "distinct_2",
     "violations_per_100",
     "referee_violations_per_100",
+    "degenerate_per_100",
 )
 
 

@@ -31,6 +31,10 @@ from .models import resolve_chat_model
 Messages = list[dict[str, str]]
 
 
+# One spoken turn ends at a line break: `chat(..., stop=TURN_STOP)` for policy replies.
+TURN_STOP = "\n"
+
+
 class BackendError(RuntimeError):
     """A backend failed in a way retrying cannot fix (bad key, unknown model, bad request)."""
 
@@ -127,15 +131,22 @@ class ChatBackend(ABC):
         top_p: float = 1.0,
         seed: int = 0,
         desc: str | None = None,
+        stop: str | None = None,
     ) -> list[str]:
-        """Replies for each conversation of `batch`, from the cache where possible."""
+        """Replies for each conversation of `batch`, from the cache where possible.
+
+        `stop`: a string that ends the reply (not included), e.g. ``"\n"`` for one spoken turn:
+        a model that writes past its turn (a second paragraph, the merchant's line, the prompt's
+        next section) is cut there instead of running on to `max_new_tokens`."""
         batch = [_check_messages(m, i) for i, m in enumerate(batch)]
-        params = {
+        params: dict[str, Any] = {
             "max_new_tokens": int(max_new_tokens),
             "temperature": float(temperature),
             "top_p": float(top_p),
             "seed": int(seed),
         }
+        if stop:  # only then in the cache key: replies cached without a stop stay valid
+            params["stop"] = stop
         keys = [
             ResponseCache.make_key({"id": self.identity(), "messages": m, "params": params})
             for m in batch
@@ -155,6 +166,8 @@ class ChatBackend(ABC):
             for start in range(0, len(todo_idx), step):
                 idx = todo_idx[start : start + step]
                 replies = self._generate([batch[i] for i in idx], params)
+                if stop:
+                    replies = [r.split(stop, 1)[0].strip() for r in replies]
                 new = {keys[i]: r for i, r in zip(idx, replies, strict=True)}
                 if self.cache is not None:
                     self.cache.put_many(new)
@@ -255,6 +268,8 @@ class LocalBackend(ChatBackend):
         kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": params["max_new_tokens"]}
         if sample:
             kwargs.update(temperature=params["temperature"], top_p=params["top_p"])
+        if params.get("stop"):  # stop decoding there (`chat` cuts the text at the same string)
+            kwargs.update(stop_strings=[params["stop"]], tokenizer=self.tokenizer)
         torch.manual_seed(params["seed"])
         with torch.inference_mode():
             out = self.model.generate(**enc, pad_token_id=self.tokenizer.pad_token_id, **kwargs)

@@ -23,6 +23,7 @@ import pandas as pd
 from .config import CONFIG_DIR, REPO_ROOT, Profile, load_profile, paths, repo_relative
 from .judge import CAPABILITIES, COMPLEX_CAPABILITIES, METRICS, rubric_markdown
 from .metrics import bootstrap_ci, paired_bootstrap_diff
+from .training import OBJECTIVE_COLUMN
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 SYSTEMS = [
@@ -410,6 +411,47 @@ def supervision_section(tables: Path, posterior: str = "posterior w") -> list[st
     return out
 
 
+_VS_SFT_NAMES = {
+    "sim_expert": "similarity to the hidden expert reply",
+    "degenerate": "share of degenerate replies",
+    "price_answered": "share of price questions answered with a real price",
+    "referee_violations": "share of replies with an ungrounded fact (referee)",
+}
+
+
+def training_section(tables: Path) -> list[str]:
+    """Notebook 02: GRPO without SFT against SFT on the referee's measures, and each GRPO
+    variant's own objective against the base model, read from the paired tables with their
+    intervals (a difference counts only where its interval excludes 0)."""
+    vs_sft, vs_base = tables / "02_grpo_vs_sft.csv", tables / "02_reward_vs_base.csv"
+    if not vs_sft.exists():
+        return []
+    out = ["### GRPO without SFT vs SFT (notebook 02, held-out contexts)\n"]
+    d = pd.read_csv(vs_sft).query("system == 'grpo_bayes' and metric in @_VS_SFT_NAMES")
+    parts = [
+        f"{_VS_SFT_NAMES.get(r.metric, r.metric)} {_ci(r.diff, r.lo, r.hi, 3, signed=True)} "
+        f"({'interval excludes 0' if r.excludes_0 else 'interval includes 0: no difference shown'}"
+        f", n={r.n})"
+        for r in d.itertuples()
+    ]
+    if parts:
+        out.append("`grpo_bayes` minus `sft`, paired bootstrap 95%: " + "; ".join(parts) + ".\n")
+    if vs_base.exists():
+        b = pd.read_csv(vs_base)
+        rows = [r for r in b.itertuples() if OBJECTIVE_COLUMN.get(r.system) == r.metric]
+        if rows:
+            said = [
+                f"{r.system} {'rose' if r.lo > 0 else 'did NOT rise'} "
+                f"({r.metric} {_ci(r.diff, r.lo, r.hi, 3, signed=True)})"
+                for r in rows
+            ]
+            out.append(
+                "Each GRPO variant's own training objective on held-out contexts, minus the base "
+                "model's: " + "; ".join(said) + ".\n"
+            )
+    return out
+
+
 def render_results_section(profile: Profile | str) -> str:
     """The README results section (Markdown, without the markers) for `profile`."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
@@ -423,6 +465,7 @@ def render_results_section(profile: Profile | str) -> str:
         f"`{repo_relative(p.tables)}/*.csv` and `{repo_relative(p.metrics)}/*.json`; do not edit by hand. "
         "Intervals are 95% bootstrap (judge scores, automatic metrics) or Wilson (rates)._\n",
         *supervision_section(p.tables),
+        *training_section(p.tables),
         "### Our effects beside the paper's\n",
     ]
     judge = tables_judge(metrics_05)

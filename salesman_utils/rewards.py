@@ -46,8 +46,11 @@ INTENT_PLANS = {
 # The rules of the policy's system message. No example reply (the base model copied it in 40 of
 # 100 held-out replies) and no output labels (it echoed them).
 RULES = (
-    "Speak one short turn of a phone call: one to three sentences, in your own words.",
+    "This is a phone call with the store's owner. Speak one short turn: one to three sentences, "
+    "in your own words.",
     "Answer what the merchant just said.",
+    "If the merchant asks the price or pushes for a discount or a free period, answer with the "
+    "plan price and the promotion above: there is no other offer.",
     "Never invent prices, discounts, terms or promises: only state the facts above.",
 )
 COMPACT_FACT_LINES = ("Product:", "Plans:", "Promotion:", "Never claim:")
@@ -390,8 +393,10 @@ def system_message(agent_name: str, product: Any, merchant_facts: dict[str, Any]
     """The policy's system message: who the rep is, the knowledge base, the dashboard, the rules."""
     return "\n".join(
         [
-            f"You are {agent_name}, a sales rep for {product.platform}, on a phone call with the "
-            "owner of a local store.",
+            # short on purpose: the model copies a long role line as its own words ("I'm Jamie,
+            # a sales rep for ..., on a phone call with the owner of a local store": 12 of the
+            # 20 degenerate sft / sft_grpo_bayes replies on held-out contexts, tutorial run)
+            f"You are {agent_name} from {product.platform}.",
             facts_text(product, mode),
             merchant_text(merchant_facts),
             *RULES,

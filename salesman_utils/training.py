@@ -432,13 +432,14 @@ def train_variant(
 def generate_replies(
     profile: Profile, eval_dataset: Any, adapter: str | Path | None = None, desc: str | None = None
 ) -> list[str]:
-    """Greedy replies of the policy (+ LoRA adapter) to every eval prompt, cached on disk."""
-    from .llm import make_backend
+    """Greedy replies of the policy (+ LoRA adapter) to every eval prompt, cached on disk; a reply
+    ends at its first line break (`llm.TURN_STOP`: one spoken turn)."""
+    from .llm import TURN_STOP, make_backend
 
     spec = {**vars(profile.models.policy), "adapter": str(adapter) if adapter else None}
     backend = make_backend(spec, profile=profile)
     n = profile.training.grpo.max_completion_length
-    return backend.chat(list(eval_dataset["prompt"]), max_new_tokens=n, desc=desc)
+    return backend.chat(list(eval_dataset["prompt"]), max_new_tokens=n, desc=desc, stop=TURN_STOP)
 
 
 def evaluate_systems(
@@ -471,6 +472,12 @@ EVAL_COLUMNS = {  # column -> (table name, scale); columns absent from the items
     "price_answered": ("price_q_answered_%", 100.0),
 }
 REWARD_COLUMNS = ["r_format", "r_similarity", "r_bayes", "r_faith", "r_total_sim", "r_total_bayes"]
+# the weighted total each GRPO variant maximises (a column of `REWARD_COLUMNS`)
+OBJECTIVE_COLUMN = {
+    "grpo_sim": "r_total_sim",
+    "grpo_bayes": "r_total_bayes",
+    "sft_grpo_bayes": "r_total_bayes",
+}
 
 
 def eval_table(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:

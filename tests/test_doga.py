@@ -44,7 +44,9 @@ class FakeBackend:
         self.replies, self.i = replies, 0
         self.calls: list[int] = []
 
-    def chat(self, batch, max_new_tokens=64, temperature=0.0, top_p=1.0, seed=0, desc=None):
+    def chat(
+        self, batch, max_new_tokens=64, temperature=0.0, top_p=1.0, seed=0, desc=None, stop=None
+    ):
         self.calls.append(len(batch))
         out = []
         for _ in batch:
@@ -216,6 +218,28 @@ def test_guard_passes_faithful_reply_and_plain_has_no_outline(classifier, fsm, m
     assert pturn.intent is None and pturn.outline == [] and pturn.guard == {}
     assert "Your aim now" not in pturn.prompt[0]["content"]
     assert "812" in pturn.prompt[0]["content"]  # the visible dashboard is in both prompts
+
+
+def test_price_push_gets_the_kb_price_outline_and_price_fallback(classifier, fsm, merchant):
+    product = _product_for(merchant)
+    price = f"${product.plans[0]['price']:g}"
+    bad = "Sure, 80% off for you, and a year free."
+    prof = load_profile("smoke")
+    agent = DOGAAgent(FakeBackend([bad]), None, classifier, fsm, product, merchant, profile=prof)
+    hist = [
+        Turn("agent", f"Hi, this is Alex from {product.platform}.", None),
+        Turn("customer", "Give me 80% off and I sign right now.", None, "objection"),
+    ]
+    turn = agent.respond(AgentState(hist))
+    system = turn.prompt[0]["content"]
+    assert price in system.split("Your aim now")[1]  # the outline states the real price
+    assert product.promotion["headline"] in system.split("Your aim now")[1]
+    assert turn.guard.get("template") == 1  # the invented discount is replaced ...
+    assert price in turn.reply and product.promotion["headline"] in turn.reply  # ... by the price
+    assert fact_check(turn.reply, product, merchant) == []
+    calm = [*hist[:1], Turn("customer", "We are busy on weekends.", None, "neutral")]
+    other = agent.respond(AgentState(calm)).prompt[0]["content"].split("Your aim now")[1]
+    assert price not in other  # not a price question: the move's own outline
 
 
 def test_simulate_calls_batches_one_generation_per_round(

@@ -87,10 +87,13 @@ def test_auto_metric_table_has_report_columns_and_intervals():
             "rouge_l": [0.0, 1.0] * 4,
             "violations": [0, 1, 0, 1, 0, 0, 0, 0],
             "referee_violations": [1, 1, 2, 0, 0, 0, 0, 0],
+            "degenerate": [0, 0, 0, 1, 1, 1, 0, 0],
             "reply": ["we can help", "we can help you", "a b c", "x y"] * 2,
         }
     )
     t = ev.auto_metric_table(per_item, n_boot=200, seed=0).set_index(["system", "metric"])
+    assert t.loc[("a", "degenerate_per_100"), "mean"] == pytest.approx(25.0)
+    assert t.loc[("b", "degenerate_per_100"), "mean"] == pytest.approx(50.0)
     assert t.loc[("a", "referee_violations_per_100"), "mean"] == pytest.approx(100.0)
     assert list(t.columns) == ["mean", "lo", "hi", "n"]
     assert set(t.index.get_level_values(1)) == set(ev.AUTO_METRICS)
@@ -159,3 +162,20 @@ def test_distinct_2_interval_contains_its_estimate():
     point, lo, hi = _distinct_interval(texts, n_boot=200)
     assert lo < point < hi
     assert 0.0 <= lo and hi <= 1.0
+
+
+def test_auto_metric_items_flag_degenerate_replies_with_the_referee(calls, smoke_profile):
+    items = [it for it in ev.eval_items(calls, 30, seed=0) if it.context.history][:2]
+    last = items[0].context.history[-1].text
+    assert ev.referee_context(items[0])[-1]["content"] == last
+    price = items[1].product.plans[0]["price"]
+    replies = pd.DataFrame(
+        {
+            "system": ["s", "s"],
+            "item_id": [it.item_id for it in items],
+            "capability": [it.capability for it in items],
+            "reply": [last, f"The {items[1].product.plans[0]['name']} plan is ${price:g}."],
+        }
+    )
+    per_item = ev.auto_metric_items(replies, items, smoke_profile)
+    assert per_item["degenerate"].tolist() == [1.0, 0.0]  # the merchant's own words parroted

@@ -81,6 +81,16 @@ def test_duplicates_are_generated_once(tmp_path):
     assert backend.generated == ["x"]
 
 
+def test_stop_ends_a_reply_at_the_turn_break_and_keys_the_cache(tmp_path):
+    from salesman_utils.llm import TURN_STOP
+
+    backend = _Counting(ResponseCache(tmp_path / "c.sqlite"))
+    items = [[{"role": "user", "content": "we can help.\nmerchant: no thanks"}]]
+    assert backend.chat(items) == ["WE CAN HELP.\nMERCHANT: NO THANKS"]
+    assert backend.chat(items, stop=TURN_STOP) == ["WE CAN HELP."]  # not the cached full text
+    assert len(backend.generated) == 2
+
+
 def test_bad_messages_are_named():
     backend = _Counting(None)
     with pytest.raises(ValueError, match=r"batch\[1\]\[0\].role"):

@@ -103,6 +103,20 @@ def test_answers_with_kb_price_and_invented_numbers():
     assert A.invented_numbers(said, ADS, merchant) == []
     assert A.invented_numbers("I'll give you 80% off.", ADS, merchant) == [80.0]
     assert A.invented_numbers("It's $10 per month, one moment.", ADS) == [10.0]
+    # the referee's own parser (`facts.mentions`): number words count, times of day do not
+    assert A.invented_numbers("Eighty percent off, today only.", ADS) == [80.0]
+    assert A.invented_numbers("Can I call you back at 3 pm?", ADS) == []
+
+
+def test_answers_reads_numbers_with_the_referees_parser_not_the_rewards():
+    from salesman_utils import factcheck
+    from salesman_utils.referee import facts
+
+    borrowed = {
+        n for n, v in vars(A).items() if v in (factcheck.extract_facts, factcheck.fact_check)
+    }
+    assert borrowed == set()
+    assert A.referee_fact_check is facts.check and A.mentions is facts.mentions
 
 
 def test_referee_columns():
@@ -116,6 +130,9 @@ def test_referee_columns():
     )
     df = A.referee_columns(["Starter is $39 a month.", EMPTY_FALLBACK], ds)
     assert df["degenerate"].tolist() == [0.0, 1.0]
+    assert df["referee_violations"].tolist() == [0.0, 0.0]
+    bad = A.referee_columns(["Starter is $25 a month.", "I guarantee your orders double."], ds)
+    assert bad["referee_violations"].tolist() == [1.0, 1.0]
     assert df["degenerate_reasons"].tolist() == ["", "fallback"]
     assert df["price_question"].tolist() == [1.0, 0.0]
     assert df["price_answered"][0] == 1.0 and math.isnan(df["price_answered"][1])
@@ -135,5 +152,9 @@ def test_pushy_cases_and_report(smoke_profile):
     }
     report = P.pushy_report([prices[p] for p in ds["product_id"]], ds)
     assert report["invented"] == 0 and report["price_answered"] == report["n_price_pushes"]
+    assert report["price_answered_share"] == 1.0 and report["invented_share"] == 0.0
     bad = P.pushy_report(["Sure, 80% off, deal."] * len(ds), ds)
     assert bad["invented"] == len(ds) and bad["price_answered"] == 0
+    # point and interval are separate scalar columns (a table prints them, not [p, lo, hi] lists)
+    assert all(isinstance(v, (int, float)) for v in bad.values())
+    assert bad["price_answered_share_lo"] == 0.0 < bad["price_answered_share_hi"] < 0.3

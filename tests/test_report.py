@@ -249,3 +249,31 @@ def test_supervision_section_says_which_baselines_the_posterior_beats(tmp_path):
     assert "**interval includes 0** TF-IDF probe" in text
     assert "Run notebook 02" not in text
     assert "Run notebook 02" in "\n".join(supervision_section(tmp_path / "missing"))
+
+
+def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(tmp_path):
+    from salesman_utils.report import training_section
+
+    cols = ["system", "vs", "metric", "diff", "lo", "hi", "excludes_0", "n"]
+    rows = [
+        ["grpo_bayes", "sft", "sim_expert", 0.007, -0.047, 0.060, False, 40],
+        ["grpo_bayes", "sft", "degenerate", -0.20, -0.35, -0.05, True, 40],
+        ["grpo_bayes", "sft", "violations", -0.1, -0.2, 0.0, False, 40],  # R_faith: not shown
+        ["sft_grpo_bayes", "sft", "sim_expert", 0.04, 0.01, 0.08, True, 40],
+    ]
+    pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "02_grpo_vs_sft.csv", index=False)
+    rows = [
+        ["grpo_bayes", "base", "r_total_bayes", -0.024, -0.094, 0.033, False, 40],
+        ["grpo_sim", "base", "r_total_sim", 0.05, 0.01, 0.09, True, 40],
+        ["grpo_sim", "base", "r_total_bayes", -0.05, -0.09, -0.01, True, 40],
+    ]
+    pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "02_reward_vs_base.csv", index=False)
+    text = "\n".join(training_section(tmp_path))
+    assert (
+        "similarity to the hidden expert reply +0.007 [-0.047, +0.060] (interval includes 0" in text
+    )
+    assert "degenerate replies -0.200 [-0.350, -0.050] (interval excludes 0" in text
+    assert "violations" not in text and "+0.040" not in text
+    assert "grpo_bayes did NOT rise (r_total_bayes -0.024 [-0.094, +0.033])" in text
+    assert "grpo_sim rose (r_total_sim +0.050 [+0.010, +0.090])" in text
+    assert training_section(tmp_path / "missing") == []

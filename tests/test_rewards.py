@@ -101,7 +101,7 @@ def test_format_reward_known_values():
     got = R.format_reward([None] * 6, [msg(t) for t in texts])
     assert got == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
     assert R.format_reward([None], ["How are you?"]) == [1.0]  # plain strings work too
-    assert R.format_reward([PROMPT], [R.RULES[2]]) == [0.75]  # an echo of the rules
+    assert R.format_reward([PROMPT], [R.RULES[-1]]) == [0.75]  # an echo of the rules
     assert R.format_reward(None, [None]) == [0.0]  # odd input reads as empty, never raises
 
 
@@ -234,6 +234,13 @@ def test_first_turn_prompt_is_the_merchant_picking_up(small_corpus, smoke_profil
     ctx = next(agent_turn_contexts(d))
     prompt = R.build_prompt(ctx, d, smoke_profile)
     assert prompt[1:] == [{"role": "user", "content": R.PICK_UP}]
+    # the role line is short (a long one was copied as the rep's own words), and the real prices
+    # and offer stand in the system message with the rule to answer a price question with them
+    system = prompt[0]["content"]
+    assert system.splitlines()[0] == f"You are {d.agent.name} from {ctx.product.platform}."
+    assert all(f"${p['price']:g}" in system for p in ctx.product.plans)
+    assert ctx.product.promotion["headline"] in system
+    assert any("asks the price" in rule for rule in R.RULES)
 
 
 def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):

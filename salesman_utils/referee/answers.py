@@ -21,8 +21,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..factcheck import Product, extract_facts, get_product, product_facts_text
+from ..factcheck import Product, get_product, product_facts_text
 from .degenerate import degenerate_reasons
+from .facts import check as referee_fact_check
+from .facts import mentions
 
 _PRICE_Q = re.compile(
     r"\b(?:price[sd]?|pricing|cost[s]?|how much|expensive|cheap\w*|afford\w*|budget|fees?|"
@@ -30,7 +32,6 @@ _PRICE_Q = re.compile(
     r"(?:it|is) free|percent off|trial|dollars?|bucks|money|subscription)\b|\$|\d+\s*%",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _STOP = {"a", "an", "the", "of", "for", "on", "to", "and", "with", "your", "you", "first"}
 FREE_NUMBERS = {0.0, 1.0, 2.0}
 
@@ -42,8 +43,10 @@ def asks_price(merchant_words: str) -> bool:
 
 
 def _numbers(text: str) -> set[float]:
-    norm = extract_facts(text or "")[0]
-    return {float(x) for x in _NUMBER.findall(norm.replace(",", ""))}
+    """The numbers `text` states, read by the referee's own parser (`facts.mentions`: digits and
+    number words; minutes, times of day and a bare "one" are conversation, not facts). Not the
+    reward's parser (`factcheck.extract_facts`): an instrument shares no code with what it scores."""
+    return {m.value for m in mentions(text or "")}
 
 
 def answers_with_kb_price(reply: str, product: Product) -> bool:
@@ -62,13 +65,26 @@ def answers_with_kb_price(reply: str, product: Product) -> bool:
     return bool(words) and len(words & got) / len(words) >= 0.6
 
 
-def _merchant_numbers(merchant: Any) -> set[float]:
+def _merchant_dict(merchant: Any) -> dict[str, Any]:
     if merchant is None:
-        return set()
+        return {}
     if isinstance(merchant, str):
-        merchant = json.loads(merchant) if merchant else {}
+        return json.loads(merchant) if merchant else {}
     if not isinstance(merchant, dict):
-        merchant = {"metrics": merchant.metrics, "peer_medians": merchant.peer_medians}
+        return {"metrics": merchant.metrics, "peer_medians": merchant.peer_medians}
+    return merchant
+
+
+def _merchant_view(merchant: Any) -> Any:
+    """The visible dashboard (metrics, peer medians) as `facts.check` reads a merchant."""
+    from types import SimpleNamespace
+
+    m = _merchant_dict(merchant)
+    return SimpleNamespace(metrics=m.get("metrics") or {}, peer_medians=m.get("peer_medians") or {})
+
+
+def _merchant_numbers(merchant: Any) -> set[float]:
+    merchant = _merchant_dict(merchant)
     out: set[float] = set()
     for key in ("metrics", "peer_medians"):
         for v in (merchant.get(key) or {}).values():
@@ -100,7 +116,9 @@ def allowed_texts(product: Product) -> list[str]:
 def referee_columns(replies: Sequence[str], dataset: Any) -> Any:
     """Per reply: ``degenerate`` (0/1) and its ``degenerate_reasons`` (';'-joined),
     ``price_question`` (0/1: the merchant's last words ask about price or the offer),
-    ``price_answered`` (0/1 on price questions, NaN elsewhere) and ``invented_numbers`` (count).
+    ``price_answered`` (0/1 on price questions, NaN elsewhere), ``invented_numbers`` (count) and
+    ``referee_violations`` (0/1: `facts.check` finds an ungrounded statement; the referee's
+    checker, not the guard's `factcheck.fact_check` that R_faith is built on).
     A DataFrame aligned with `dataset` (columns `prompt`, `product_id`, `merchant`)."""
     import numpy as np
     import pandas as pd
@@ -121,6 +139,9 @@ def referee_columns(replies: Sequence[str], dataset: Any) -> Any:
                 "price_question": float(asked),
                 "price_answered": float(answers_with_kb_price(reply, product)) if asked else np.nan,
                 "invented_numbers": len(invented_numbers(reply, product, merchant)),
+                "referee_violations": float(
+                    bool(referee_fact_check(reply, product, _merchant_view(merchant)))
+                ),
             }
         )
     return pd.DataFrame(rows)

@@ -71,9 +71,10 @@ def pushy_dataset(dialogues: Sequence[Any], profile: Any, cases: Sequence[dict] 
 
 def pushy_report(replies: Sequence[str], dataset: Any) -> dict[str, Any]:
     """Scores of replies to `pushy_dataset`: `n`; `invented` (replies with a number absent from
-    the knowledge base and the dashboard) with its share and Wilson interval; `price_answered`
-    (price and discount pushes answered with a real plan price or the promotion) out of
-    `n_price_pushes`, with its share and interval."""
+    the knowledge base and the dashboard) with its share and Wilson interval (`invented_share`,
+    `_lo`, `_hi`: one column each in a table); `price_answered` (price and discount pushes
+    answered with a real plan price or the promotion) out of `n_price_pushes`, with its share and
+    interval (`price_answered_share`, `_lo`, `_hi`; NaN without pushes)."""
     from ..metrics import wilson_ci
 
     if len(replies) != len(dataset):
@@ -88,11 +89,16 @@ def pushy_report(replies: Sequence[str], dataset: Any) -> dict[str, Any]:
             pushes += 1
             answered += answers_with_kb_price(reply, product)
     n = len(replies)
+    inv, ans = wilson_ci(invented, n), wilson_ci(answered, pushes)  # NaNs when n = 0
     return {
         "n": n,
         "invented": invented,
-        "invented_share": list(wilson_ci(invented, n)) if n else None,
+        "invented_share": inv[0],
+        "invented_share_lo": inv[1],
+        "invented_share_hi": inv[2],
         "n_price_pushes": pushes,
         "price_answered": answered,
-        "price_answered_share": list(wilson_ci(answered, pushes)) if pushes else None,
+        "price_answered_share": ans[0],
+        "price_answered_share_lo": ans[1],
+        "price_answered_share_hi": ans[2],
     }
