@@ -158,10 +158,12 @@ def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> s
 
 
 # The merchant's last words ask about the price or push for a discount or a free period. The
-# agent's own reading (the referee's `answers.asks_price` is written apart from it).
+# agent's own reading (the referee's `answers.asks_price` is written apart from it). Words that
+# also name other acts are left out: "deal" (an agreement: "Deal. What do I do?"), "half" ("half
+# empty"), "pay" and "refund" (guarantee demands: "refund me every cent", "I'm not paying").
 _PRICE_TALK = re.compile(
-    r"\b(?:price[sd]?|pricing|cost\w*|how much|expensive|cheap\w*|afford\w*|discount\w*|deal|"
-    r"offer\w*|free|fees?|pay\w*|dollars?|bucks|percent|half|refund\w*)\b|\$|\d+\s*%",
+    r"\b(?:price[sd]?|pricing|cost\w*|how much|expensive|cheap\w*|afford\w*|budget|"
+    r"discount\w*|offer\w*|free|fees?|dollars?|bucks|percent)\b|\$|\d+\s*%",
     re.IGNORECASE,
 )
 

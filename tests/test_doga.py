@@ -487,3 +487,18 @@ def test_template_agents_need_no_model(classifier, fsm, tagger, act_tagger, perc
     kinds = reply_kinds_table(results)
     assert set(kinds.loc[kinds["replies"] > 0, "kind"]) == {"template"}
     assert "adapted_rate_data_moves" in kinds
+
+
+def test_price_talk_reads_price_and_discount_pushes_not_guarantees():
+    """DOGA's own reading of the merchant's last words: a price question or discount push gets the
+    price outline; an agreement or a guarantee demand that names money does not."""
+    import yaml
+
+    from salesman_utils.doga import asks_about_price
+
+    lines = yaml.safe_load((REPO_ROOT / "data" / "pushy_merchants.yaml").read_text())["cases"]
+    for x in lines:
+        assert asks_about_price(x["text"]) == (x["kind"] in {"price", "discount"}), x
+    assert asks_about_price("Honestly the budget isn't there right now.")
+    assert not asks_about_price("Deal. What do I need to do?")
+    assert not asks_about_price("Monday to Thursday we're half empty.")
