@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -118,6 +118,20 @@ class AgentTurn:
     guard: dict[str, int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+class TurnPlan(TypedDict, total=False):
+    """What an agent plans before it speaks (`plan_many`): the move, its outline (the last item is
+    the template line), the filled template (DOGA's fallback), the library entry, the classifier's
+    probabilities, the chat prompt, and the time spent classifying and retrieving."""
+
+    intent: str | None
+    outline: list[str]
+    template: str
+    entry_id: str | None
+    proba: dict[str, float]
+    prompt: list[dict[str, str]]
+    timings: dict[str, float]
 
 
 def clean_reply(text: str, agent_name: str = "Alex") -> str:
@@ -264,11 +278,11 @@ class BaseAgent:
         call = SimpleNamespace(agent=SimpleNamespace(name=self.agent_name), merchant=merchant)
         return build_prompt(ctx, call, self.profile)
 
-    def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
+    def plan_many(self, states: Sequence[AgentState]) -> list[TurnPlan]:
         """Per state: intent, outline, template (fallback line), entry id, prompt, timings."""
         raise NotImplementedError
 
-    def fallback(self, plan: dict[str, Any]) -> str:
+    def fallback(self, plan: TurnPlan) -> str:
         return EMPTY_FALLBACK
 
     def respond(self, state: AgentState) -> AgentTurn:
@@ -284,7 +298,7 @@ class PlainAgent(BaseAgent):
 
     system_name = "plain"
 
-    def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
+    def plan_many(self, states: Sequence[AgentState]) -> list[TurnPlan]:
         out = []
         for s in states:
             product, merchant = self._pm(s)
@@ -354,7 +368,7 @@ class DOGAAgent(BaseAgent):
             return getattr(entry, "id", None), price_outline(product), price_line(product)
         return getattr(entry, "id", None), steps, line
 
-    def plan_many(self, states: Sequence[AgentState]) -> list[dict[str, Any]]:
+    def plan_many(self, states: Sequence[AgentState]) -> list[TurnPlan]:
         t0 = time.perf_counter()
         proba = self.classifier.predict_proba([s.history for s in states])
         t_classify = (time.perf_counter() - t0) / max(1, len(states))
@@ -388,7 +402,7 @@ class DOGAAgent(BaseAgent):
             )
         return out
 
-    def fallback(self, plan: dict[str, Any]) -> str:
+    def fallback(self, plan: TurnPlan) -> str:
         return plan.get("template") or EMPTY_FALLBACK
 
 
@@ -415,7 +429,9 @@ def _generate(agents: Sequence[BaseAgent], idx: list[int], prompts: list, seed: 
     return out
 
 
-def _off_intent(agents: Sequence[BaseAgent], plans: list, replies: list[str], idx: list[int]):
+def _off_intent(
+    agents: Sequence[BaseAgent], plans: Sequence[TurnPlan], replies: list[str], idx: list[int]
+) -> set[int]:
     """Items whose faithful reply does not carry the planned intent (read by the agent's tagger),
     for agents with `check_intent`: the small default model often ignores the outline."""
     todo = [i for i in idx if getattr(agents[i], "check_intent", False) and agents[i].tagger]
@@ -425,13 +441,9 @@ def _off_intent(agents: Sequence[BaseAgent], plans: list, replies: list[str], id
     return {i for i, tag in zip(todo, tags, strict=True) if tag != plans[i]["intent"]}
 
 
-def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> list[AgentTurn]:
-    """Respond for many (agent, state) pairs with one generation call per backend and per guard
-    round. Guard counters: checked, flagged, regenerated, template (replaced), empty."""
-    n = len(states)
-    if len(agents) != n:
-        raise ValueError(f"respond_all: {len(agents)} agents for {n} states")
-    plans: list[dict[str, Any]] = [{}] * n
+def plan_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> list[TurnPlan]:
+    """Step 1: every agent plans its states in one `plan_many` call (one classifier batch)."""
+    plans: list[TurnPlan] = [{}] * len(states)
     by_agent: dict[int, list[int]] = {}
     for i, a in enumerate(agents):
         by_agent.setdefault(id(a), []).append(i)
@@ -439,30 +451,53 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
         planned = agents[members[0]].plan_many([states[i] for i in members])
         for i, p in zip(members, planned, strict=True):
             plans[i] = p
+    return plans
+
+
+def speak(
+    agents: Sequence[BaseAgent], plans: Sequence[TurnPlan], seed: int
+) -> tuple[dict[int, str], list[str], list[Counter]]:
+    """Step 2: one generation per backend (raw text), the spoken reply after `clean_reply`, and a
+    counter per item. An agent without a backend (the template-only baselines of
+    `parts.make_agent`) says its plan's filled template: no model, no guard (`no_model`)."""
+    n = len(plans)
     prompts = [p["prompt"] for p in plans]
-    seed = int(states[0].seed) if n else 0
-    t0 = time.perf_counter()
-    # an agent without a backend (the template-only baselines of `parts.make_agent`) says its
-    # plan's filled template: no model, no guard
     raw = _generate(agents, [i for i in range(n) if agents[i].backend is not None], prompts, seed)
-    t_gen = (time.perf_counter() - t0) / max(1, n)
-    t0 = time.perf_counter()
-    guard = [Counter() for _ in range(n)]
+    counts = [Counter() for _ in range(n)]
     for i in set(range(n)) - set(raw):
         raw[i] = agents[i].fallback(plans[i])
-        guard[i]["no_model"] += 1
+        counts[i]["no_model"] += 1
     replies = [
-        raw[i] if guard[i]["no_model"] else clean_reply(raw[i], agents[i].agent_name)
+        raw[i] if counts[i]["no_model"] else clean_reply(raw[i], agents[i].agent_name)
         for i in range(n)
     ]
+    return raw, replies, counts
+
+
+def guard_replies(
+    agents: Sequence[BaseAgent],
+    states: Sequence[AgentState],
+    plans: Sequence[TurnPlan],
+    raw: dict[int, str],
+    replies: list[str],
+    counts: list[Counter],
+    seed: int,
+) -> list[list[str]]:
+    """Step 3, for agents with a guard: fact-check each reply (the agent's own checker), regenerate
+    flagged ones up to `guard_retries` times, then swap a still-flagged reply, or one whose own tag
+    is off the planned intent (`check_intent`), for the filled template; an empty reply of any
+    agent also gets the template. Updates `raw`, `replies` and `counts` in place (checked, flagged,
+    regenerated, template, off_intent, empty); returns each item's remaining violations."""
+    n = len(plans)
+    prompts = [p["prompt"] for p in plans]
     viol: list[list[str]] = [[] for _ in range(n)]
 
     def check(i: int) -> None:
         product, merchant = agents[i]._pm(states[i])
         viol[i] = [v.kind for v in fact_check(replies[i], product, merchant)]
-        guard[i]["checked"] += 1
+        counts[i]["checked"] += 1
         if viol[i]:
-            guard[i]["flagged"] += 1
+            counts[i]["flagged"] += 1
 
     guarded = [i for i in range(n) if agents[i].guard]
     for i in guarded:
@@ -474,22 +509,39 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
         again = _generate(agents, todo, prompts, seed + 7919 * attempt)
         for i in todo:
             raw[i], replies[i] = again[i], clean_reply(again[i], agents[i].agent_name)
-            guard[i]["regenerated"] += 1
+            counts[i]["regenerated"] += 1
             check(i)
     off = _off_intent(agents, plans, replies, [i for i in guarded if not viol[i]])
     for i in range(n):
         if i in guarded and (viol[i] or i in off):
             replies[i], viol[i] = agents[i].fallback(plans[i]), []
-            guard[i]["template"] += 1
+            counts[i]["template"] += 1
             if i in off:
-                guard[i]["off_intent"] += 1
+                counts[i]["off_intent"] += 1
         elif not replies[i]:
             replies[i] = agents[i].fallback(plans[i])
-            guard[i]["empty"] += 1
+            counts[i]["empty"] += 1
+    return viol
+
+
+def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> list[AgentTurn]:
+    """Respond for many (agent, state) pairs with one generation call per backend and per guard
+    round, in three named steps: `plan_all`, `speak`, `guard_replies`. Guard counters: checked,
+    flagged, regenerated, template (replaced), off_intent, empty, no_model."""
+    n = len(states)
+    if len(agents) != n:
+        raise ValueError(f"respond_all: {len(agents)} agents for {n} states")
+    plans = plan_all(agents, states)
+    seed = int(states[0].seed) if n else 0
+    t0 = time.perf_counter()
+    raw, replies, counts = speak(agents, plans, seed)
+    t_gen = (time.perf_counter() - t0) / max(1, n)
+    t0 = time.perf_counter()
+    viol = guard_replies(agents, states, plans, raw, replies, counts, seed)
     t_guard = (time.perf_counter() - t0) / max(1, n)
     turns = []
     for i, p in enumerate(plans):
-        agents[i].counters.update(guard[i])
+        agents[i].counters.update(counts[i])
         agents[i].counters["turns"] += 1
         turns.append(
             AgentTurn(
@@ -500,7 +552,7 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
                 raw=raw[i],
                 entry_id=p.get("entry_id"),
                 proba=p.get("proba", {}),
-                guard=dict(guard[i]),
+                guard=dict(counts[i]),
                 violations=viol[i],
                 timings={**p["timings"], "generate": t_gen, "guard": t_guard},
             )
