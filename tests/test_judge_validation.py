@@ -13,9 +13,20 @@ from salesman_utils.factcheck import DATA_DIR, load_products
 from salesman_utils.rubric import CAPABILITIES, METRICS
 
 
-@pytest.fixture(scope="module")
-def pairs():
-    return jv.load_pairs()
+@pytest.fixture(scope="module", params=["dev", "holdout"])
+def pairs(request):
+    return jv.load_pairs(jv.PAIRS_FILE if request.param == "dev" else jv.HOLDOUT_PAIRS_FILE)
+
+
+def test_holdout_set_uses_products_and_merchants_of_neither_the_corpus_nor_the_dev_set():
+    dev, hold = jv.load_pairs(jv.PAIRS_FILE), jv.load_pairs(jv.HOLDOUT_PAIRS_FILE)
+    names = {p.name for p in load_products().values()} | {p.name for p in dev["products"].values()}
+    used = {p["product"] for p in hold["pairs"]}
+    assert len(used) >= 2 and not {hold["products"][u].name for u in used} & names
+    assert not {m["name"] for m in hold["merchants"].values()} & {
+        m["name"] for m in dev["merchants"].values()
+    }
+    assert not {p["id"] for p in hold["pairs"]} & {p["id"] for p in dev["pairs"]}
 
 
 def test_pair_set_covers_every_metric_and_capability_on_unseen_products(pairs):
