@@ -151,7 +151,7 @@ def merchant_of(merchant_facts: str) -> tuple[frozenset[float], tuple[str, ...],
 # Unsubstantiated-claim words of sales compliance guides (not the simulator's line banks).
 _PROMISE = re.compile(
     r"\b(guarantee[sd]?|promise[sd]?|my word|money[\s-]back|refund\w*|every (?:cent|penny)"
-    r"|risk[\s-]free|no risk|can'?t lose|definitely|certainly|always|for sure|100%"
+    r"|risk[\s-]free|no risk|can'?t lose|definitely|certainly|for sure|100%"
     r"|doubles?|triples?|pays? for itself|no catch|costs? (?:you )?nothing|on us|at no cost"
     r"|free of charge|no strings)\b",
     re.I,
@@ -161,12 +161,14 @@ _PRESSURE = re.compile(
     r"\b(right now|today only|only today|last chance|before it'?s gone|act now|sign now"
     r"|decide (?:now|today|right)|immediately|hurry|you have to|you need to decide|don'?t think"
     r"|no time to|you'?d be (?:crazy|foolish|silly)|everyone else is|you'?ll regret|trust me"
-    r"|stop (?:wasting|hesitating)|just sign)\b",
+    r"|stop (?:wasting|hesitating)|just sign|hear me out|let me finish|listen (?:to me )?now"
+    r"|not taking no|lock (?:it|you) in|now or never)\b",
     re.I,
 )
 _RUDE = re.compile(
     r"\b(stupid|ridiculous|nonsense|wasting my time|whatever|obviously you|listen,? buddy"
-    r"|calm down|you people|are you serious|clueless|lazy)\b",
+    r"|calm down|you people|are you serious|clueless|lazy|buddy|pal|mate|sweetheart"
+    r"|champ|don'?t be (?:cheap|stubborn|silly)|whining|peanuts)\b",
     re.I,
 )
 _META = re.compile(

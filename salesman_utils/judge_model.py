@@ -18,13 +18,15 @@ generalize; whether it passes its validation is decided by notebook 05 on every 
    turn unfaithful vs sentences of faithful turns). Strategic fit is P(expert move) . P(reply move).
 3. One logistic head per metric over a named subset of 1 and 2, trained on examples the simulator
    gives for free: the rep's own turn (labels: hidden `faithful`, expert move or not, hidden
-   quality, personalized where due), the hidden `expert_text` as a good reply, replies swapped in
-   from other calls and products, degenerate replies (empty, an echo of the prompt, a list, meta
-   text, a monologue, a line spoken as the merchant) and pressure or rude add-ons. A metric's score
-   is 1 + 9 * P(good).
+   quality, personalized where due), the hidden `expert_text` as a good reply when it was written
+   from the TRAINING half of the held-out bank (`heldout_half`; the other half is kept for the
+   expert-vs-novice check), replies swapped in from other calls and products and from another
+   moment of the same call, degenerate replies (empty, an echo of the prompt, a list, meta text, a
+   monologue, a line spoken as the merchant), pressure or rude add-ons and such lines alone. A
+   metric's score is 1 + 9 * P(good).
 
 The judge is pointwise: a reply's scores do not depend on the reply it is compared with or on the
-order, so its pairwise verdicts cannot flip with the order (flip rate 0 by construction).
+order, so its pairwise verdicts cannot flip with the order (the flip check is n/a for it).
 
 `load_or_train` caches the fitted judge under `artifacts/<profile>/judge/`, keyed by a hash of
 the training data, the settings and the source of this module and of `judge_checks`; a checkpoint
@@ -36,8 +38,10 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,15 @@ PRESSURE_LINES = (
     "Look, I don't have all day, are you in or not?",
     "If you hang up now you'll regret it next month, believe me.",
     "Just say yes and we'll sort out the details later.",
+    "Give me two more minutes, you have to hear the rest of this.",
+    "No, no, don't go yet, let me finish first.",
+    "I'm not taking no for an answer on this one.",
+    "I'll put you down for it and you can thank me later.",
+    "We can skip the thinking part, I'll send the contract over now.",
+    "Whatever your concern is, it doesn't matter, this is the deal of the year.",
+    "I'll keep calling until you say yes, so we might as well do it now.",
+    "Stay on the line, this is more important than whatever you're doing.",
+    "You won't find a single reason to say no, so let's just lock it in.",
 )
 RUDE_LINES = (
     "Honestly, that's a ridiculous reason not to do it.",
@@ -68,6 +81,15 @@ RUDE_LINES = (
     "That's a pretty naive way to run a business, if I'm honest.",
     "Other owners figured this out ages ago, what's taking you so long?",
     "Don't be stubborn, pal, it's a no-brainer.",
+    "Sweetheart, let the grown-ups handle the numbers.",
+    "Wow, no wonder your sales are so low.",
+    "Don't be so tight with money, it's peanuts.",
+    "Oh please, your accountant doesn't know what he's talking about.",
+    "Yeah, yeah, I've heard that excuse a hundred times.",
+    "Seriously, even a kid could see this makes sense.",
+    "Buddy, nobody cares about your old supplier.",
+    "That's a silly question, but fine, I'll explain it again.",
+    "Hey champ, quit whining about the price.",
 )
 META_PREFIX = "As an AI assistant, here is a possible reply for the rep:"
 
@@ -268,6 +290,43 @@ def _cols(metric: str) -> list[int]:
     return [FEATURES.index(f) for f in HEAD_FEATURES[metric]]
 
 
+# ---------------------------------------------------------------- held-out bank halves
+
+
+@lru_cache(maxsize=1)
+def _heldout_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(line id, a pattern matching every filling of the line) for each held-out bank line.
+    Line id: ``intent/group/index``; slots match any text (off-target Business_Analysis lines
+    swap slot names only, so they match their line's pattern too)."""
+    from .simulator import load_banks
+
+    out = []
+    for intent, groups in load_banks()["agent_templates_heldout"].items():
+        for group, lines in groups.items():
+            for i, line in enumerate(lines):
+                parts = re.split(r"\{[a-z_]+\}", line)
+                pat = "(?:.+?)".join(re.escape(x) for x in parts)
+                out.append((f"{intent}/{group}/{i}", re.compile(pat, re.I | re.S)))
+    return tuple(out)
+
+
+def heldout_line_id(text: str) -> str | None:
+    """The held-out bank line a hidden `expert_text` was written from (None: no line fits)."""
+    text = str(text).strip()
+    return next((lid for lid, pat in _heldout_patterns() if pat.fullmatch(text)), None)
+
+
+def heldout_half(text: str) -> str | None:
+    """Which half of the held-out bank wrote `text`: 'train' (even line index in its group: the
+    judge may learn from these as good replies) or 'validation' (odd index: kept for the
+    expert-vs-novice check, never trained on); None when no line fits. The split is by line, so
+    a judge that merely recognises the training half's wording gains nothing on validation."""
+    lid = heldout_line_id(text)
+    return (
+        None if lid is None else ("train" if int(lid.rsplit("/", 1)[1]) % 2 == 0 else "validation")
+    )
+
+
 # ---------------------------------------------------------------- training data
 
 
@@ -336,11 +395,14 @@ def training_examples(
         elif h["faithful"]:
             raw["claim"] += [(s, 0) for s in parts[:2]]
         expert_due = h["expert_intent"] in PERSONALIZATION_DUE
-        add(
-            _view(d, c, h["expert_text"]),
-            **{m: 1 for m in METRICS if m != "Personalization"},
-            Personalization=1 if expert_due else None,
-        )
+        seen = heldout_half(h["expert_text"]) == "train"  # the validation half is never read
+        expert_text = h["expert_text"] if seen else turn.text
+        if seen:
+            add(
+                _view(d, c, h["expert_text"]),
+                **{m: 1 for m in METRICS if m != "Personalization"},
+                Personalization=1 if expert_due else None,
+            )
         # a reply swapped in from another call (mostly another merchant and product)
         od, oc = ctxs[int(rng.integers(len(ctxs)))]
         if od.id != d.id:
@@ -357,6 +419,18 @@ def training_examples(
                 Coherence=0,
                 Naturalness=1,
             )
+        # a reply from another moment of the same call (same product and merchant): wrong for
+        # this moment, though its facts may be right; teaches the heads to read the moment
+        others = [t for t in d.turns if t.speaker == "agent" and t.intent != turn.intent]
+        if others and k % 2 == 0:
+            ot = others[int(rng.integers(len(others)))]
+            add(
+                _view(d, c, ot.text),
+                Faithfulness=int(ot.hidden["faithful"]),
+                Strategic_Fit=0 if ot.intent != h["expert_intent"] else None,
+                Coherence=0 if ot.intent != h["expert_intent"] else None,
+                Naturalness=1,
+            )
         # one degenerate form per context, in turn
         kind = kinds[k % len(kinds)]
         nxt = d.turns[c.index + 1].text if c.index + 1 < len(d.turns) else "Okay."
@@ -366,9 +440,9 @@ def training_examples(
             "echo_kb": own["product_facts"],
             "echo_history": own["history"] or own["product_facts"],
             "merchant_line": ("Merchant: " if k % 2 else "") + nxt,
-            "list": "\n".join(f"- {s}" for s in parts + sentences(h["expert_text"])),
+            "list": "\n".join(f"- {s}" for s in parts + sentences(expert_text)),
             "meta": f"{META_PREFIX} {turn.text}",
-            "monologue": " ".join([*rep_lines, h["expert_text"]]),
+            "monologue": " ".join([*rep_lines, expert_text]),
             "repeat": c.history[-2].text if len(c.history) >= 2 else "",
         }[kind]
         zero = {m: 0 for m in ("Persuasiveness", "Strategic_Fit", "Coherence", "Naturalness")}
@@ -379,9 +453,16 @@ def training_examples(
         if kind in {"list", "meta"}:
             zero = {"Naturalness": 0}
         add(_view(d, c, text), **zero)
+        bank = PRESSURE_LINES + RUDE_LINES
         if k % 4 == 0:
-            bank = PRESSURE_LINES + RUDE_LINES
             add(_view(d, c, f"{turn.text} {bank[(k // 4) % len(bank)]}"), Professionalism=0)
+        elif k % 4 == 2:  # the line alone: pressure instead of a move
+            add(
+                _view(d, c, bank[(k // 4 + 7) % len(bank)]),
+                Professionalism=0,
+                Persuasiveness=0,
+                Strategic_Fit=0,
+            )
         # planted violations of this product's own knowledge base, on faithful turns: a
         # never-claim asserted, or a stated number moved off the knowledge base
         if h["faithful"] and k % 3 == 0:

@@ -8,12 +8,16 @@ The same checks for every judge (embedded LLM, trained, API), each with its n an
   (a tie counts as wrong), with a Wilson interval;
 - `auc_ci`: a ROC-AUC with a bootstrap interval (Faithfulness against planted violations and the
   referee's other ground truth);
-- `preference`: expert-vs-novice preference (share of decisive pairs won by the expert, Wilson);
+- `preference`: expert-vs-novice preference (share of decisive pairs won by the expert, Wilson).
+  `expert_novice_split` keeps only expert replies written from the held-out bank's VALIDATION half
+  (`judge_model.heldout_half`): the trained judge learns from the other half's lines as good
+  replies, so on the full bank it could win by recognising wording. `same_bank_pairs` is the
+  control: the expert move written from the same (visible) bank as the novice's own line;
 - `verdict`: pass/fail against the thresholds of issue 14 (`THRESHOLDS`).
 
 A pointwise judge (the trained one) compares two replies by their scores; the scores do not depend
-on the other reply or on the order, so its flip rate is 0 by construction (`pointwise_pairwise`
-computes both orders anyway, and the notebook shows the 0).
+on the other reply or on the order, so its order-flip check cannot fail: it is reported as
+"n/a (pointwise)" and the pass rule does not count it (`verdict(..., pointwise=True)`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import yaml
 
 from .rubric import CAPABILITIES, METRICS
 
-PAIRS_FILE = Path(__file__).resolve().parents[1] / "data" / "judge_pairs.yaml"
+PAIRS_FILE = Path(__file__).resolve().parents[1] / "data" / "judge_pairs.yaml"  # development set
+# written after the trained judge was frozen; the pass rule reads this one (PAIRS_FILE is dev)
+HOLDOUT_PAIRS_FILE = PAIRS_FILE.with_name("judge_pairs_holdout.yaml")
 PAIR_FIELDS = ("id", "product", "merchant", "history", "capability", "metric", "better", "worse")
 PAIR_FIELDS += ("reason",)
 THRESHOLDS = {"pairs": 0.85, "faithfulness_auc": 0.85, "expert_preferred": 0.75, "flip": 0.10}
@@ -171,6 +177,76 @@ def preference(a: Any, b: Any) -> dict[str, float]:
     return {"share": share, "lo": lo, "hi": hi, "decisive": wins + losses, "n": int(len(a))}
 
 
+def _bad_turns(dialogues: Sequence[Any], n: int, keep: Callable[[Any], bool]) -> tuple[list, str]:
+    """Contexts of bad rep turns (hidden quality 0) that pass `keep(turn)`: novices' if there
+    are at least n, else any rep's; (pool, note)."""
+    from .corpus import agent_turn_contexts
+
+    bad = [
+        (d, c)
+        for d in dialogues
+        for c in agent_turn_contexts(d)
+        if d.turns[c.index].hidden.get("quality") == 0 and keep(d.turns[c.index])
+    ]
+    novice = [(d, c) for d, c in bad if d.agent.skill == "novice"]
+    if len(novice) >= n:
+        return novice, "novice reps' bad turns"
+    return bad, f"bad turns of any rep (only {len(novice)} novice bad turns)"
+
+
+def expert_novice_split(
+    dialogues: Sequence[Any], n: int, profile: Any, seed: int = 0
+) -> tuple[list[dict], list[dict], str]:
+    """As `evaluation.expert_novice_pairs` (up to n bad turns; the hidden expert reply vs the
+    rep's), restricted to expert replies written from the held-out bank's validation half (never
+    a training example of the trained judge): (expert items, novice items, note)."""
+    from .evaluation import judge_view
+    from .judge_model import heldout_half
+
+    pool, note = _bad_turns(
+        dialogues, n, lambda t: heldout_half(t.hidden.get("expert_text", "")) == "validation"
+    )
+    idx = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
+    picks = [pool[i] for i in sorted(idx)]
+    expert = [
+        judge_view(d, c, d.turns[c.index].hidden["expert_text"], "expert", profile)
+        for d, c in picks
+    ]
+    novice = [judge_view(d, c, d.turns[c.index].text, "novice", profile) for d, c in picks]
+    note += f"; expert replies from the held-out bank's validation half only ({len(pool)} such)"
+    return expert, novice, note
+
+
+def same_bank_pairs(
+    dialogues: Sequence[Any], n: int, profile: Any, seed: int = 0
+) -> tuple[list[dict], list[dict]]:
+    """Control for expert vs novice with both replies from the SAME bank: at up to n novice bad
+    turns, the hidden expert move (faithful, personalized) written from the visible rep bank, the
+    bank the novice's own line came from, vs the novice's line. Referee side (uses the simulator's
+    hidden expert intent and merchant); (expert items, novice items)."""
+    from .evaluation import judge_view
+    from .simulator import Realizer
+
+    pool, _ = _bad_turns(dialogues, n, lambda t: True)
+    idx = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
+    expert_items, novice_items = [], []
+    for k, i in enumerate(sorted(idx)):
+        d, c = pool[i]
+        turn = d.turns[c.index]
+        move = turn.hidden["expert_intent"]
+        objection = next(
+            (t.objection_type for t in reversed(d.turns[: c.index]) if t.speaker != "agent"),
+            None,
+        )
+        real = Realizer(d.merchant, c.product, d.agent.name, np.random.default_rng([seed, k]))
+        text = real.agent_text(
+            move, True, True, objection if move == "Objection_Handling" else None
+        )
+        expert_items.append(judge_view(d, c, text, "expert_same_bank", profile))
+        novice_items.append(judge_view(d, c, turn.text, "novice", profile))
+    return expert_items, novice_items
+
+
 def pointwise_pairwise(scores_a: Any, scores_b: Any) -> dict[str, float]:
     """Pairwise use of a pointwise judge: verdict = the higher mean score. Asked 'in both orders'
     it compares the same two numbers, so no verdict can flip: the flip rate is 0 by construction."""
@@ -180,8 +256,10 @@ def pointwise_pairwise(scores_a: Any, scores_b: Any) -> dict[str, float]:
     return {"flip_rate": float(np.mean(ab != ba)) if len(a) else np.nan, "n": int(len(a))}
 
 
-def verdict(checks: Mapping[str, float], judge: str) -> tuple[bool, str]:
-    """(passed, sentence) against `THRESHOLDS`; a NaN (check not run) counts as failed."""
+def verdict(checks: Mapping[str, float], judge: str, pointwise: bool = False) -> tuple[bool, str]:
+    """(passed, sentence) against `THRESHOLDS`; a NaN (check not run) counts as failed. For a
+    pointwise judge the order-flip check cannot fail: it reads "n/a (pointwise)" and does not
+    count."""
     t = THRESHOLDS
 
     def pct(x: float) -> str:  # one decimal: 84.6% must not read as the 85% it misses
@@ -195,17 +273,19 @@ def verdict(checks: Mapping[str, float], judge: str) -> tuple[bool, str]:
         ),
         f"expert preferred in {pct(checks['expert_preferred'])} of decisive pairs (needs >= "
         f"{t['expert_preferred']:.0%})": checks["expert_preferred"] >= t["expert_preferred"],
-        f"order flips {pct(checks['flip_rate'])} (needs < {t['flip']:.0%})": checks["flip_rate"]
-        < t["flip"],
     }
+    if not pointwise:
+        flips = f"order flips {pct(checks['flip_rate'])} (needs < {t['flip']:.0%})"
+        rules[flips] = checks["flip_rate"] < t["flip"]
     failed = [k for k, ok in rules.items() if not ok]
+    shown = list(rules) + (["order flips n/a (pointwise)"] if pointwise else [])
     if not failed:
-        return True, f"The {judge} judge PASSES: " + "; ".join(rules) + "."
+        return True, f"The {judge} judge PASSES: " + "; ".join(shown) + "."
     return False, f"The {judge} judge FAILS: " + "; ".join(failed) + "."
 
 
 def validation_row(judge: str, checks: Mapping[str, Any]) -> dict[str, Any]:
-    passed, sentence = verdict(checks, judge)
+    passed, sentence = verdict(checks, judge, bool(checks.get("pointwise")))
     return {"judge": judge, **checks, "passed": passed, "verdict": sentence}
 
 
@@ -237,6 +317,8 @@ def run_checks(
     planted: tuple[list[dict], np.ndarray],
     expert_novice: tuple[list[dict], list[dict]],
     referee: tuple[list[dict], pd.DataFrame] | None = None,
+    same_bank: tuple[list[dict], list[dict]] | None = None,
+    dev_pairs: Mapping[str, Any] | None = None,
     *,
     pair_limit: int | None = None,
     n_boot: int = 1000,
@@ -248,15 +330,26 @@ def run_checks(
 
     fn = score_fn(judge_obj, kind, seed)
     acc, pair_table = pairs_accuracy(fn, pairs, limit=pair_limit)
+    dev = {"accuracy": np.nan, "lo": np.nan, "hi": np.nan, "n": 0}
+    if dev_pairs is not None:  # reported beside, never counted: the judge was revised on it
+        dev, dev_table = pairs_accuracy(fn, dev_pairs, limit=pair_limit)
+        pair_table = pd.concat([pair_table.assign(set="held-out"), dev_table.assign(set="dev")])
     items, has_violation = planted
     faith = fn(items, ["Faithfulness"])[:, 0] if items else np.zeros(0)
     auc = auc_ci(faith, 1 - np.asarray(has_violation), n_boot, seed)
     expert, novice = expert_novice
-    if kind == "trained":
+    control = {"share": np.nan, "lo": np.nan, "hi": np.nan, "decisive": 0}
+    pointwise = kind == "trained"
+    if pointwise:
         sa, sb = fn(expert, list(METRICS)).mean(axis=1), fn(novice, list(METRICS)).mean(axis=1)
-        pref, flips = preference(sa, sb), pointwise_pairwise(sa, sb)
-        pref_share, flip_rate = pref["share"], flips["flip_rate"]
+        pref = preference(sa, sb)
+        pref_share, flip_rate = pref["share"], np.nan  # n/a: two fixed scores cannot flip
         pref_lo, pref_hi, decisive = pref["lo"], pref["hi"], pref["decisive"]
+        if same_bank is not None and same_bank[0]:
+            control = preference(
+                fn(same_bank[0], list(METRICS)).mean(axis=1),
+                fn(same_bank[1], list(METRICS)).mean(axis=1),
+            )
     else:
         summ = pairwise_summary(pairwise(judge_obj, expert, novice, kind=kind, seed=seed))
         pref_share, flip_rate = summ["share_a"], summ["flip_rate"]
@@ -283,6 +376,10 @@ def run_checks(
         "pairs_lo": acc["lo"],
         "pairs_hi": acc["hi"],
         "pairs_n": acc["n"],
+        "dev_pairs": dev["accuracy"],
+        "dev_pairs_lo": dev["lo"],
+        "dev_pairs_hi": dev["hi"],
+        "dev_pairs_n": dev["n"],
         "faithfulness_auc": auc["auc"],
         "faithfulness_auc_lo": auc["lo"],
         "faithfulness_auc_hi": auc["hi"],
@@ -291,7 +388,12 @@ def run_checks(
         "expert_preferred_lo": pref_lo,
         "expert_preferred_hi": pref_hi,
         "expert_decisive_pairs": decisive,
+        "same_bank_expert_preferred": control["share"],
+        "same_bank_expert_preferred_lo": control["lo"],
+        "same_bank_expert_preferred_hi": control["hi"],
+        "same_bank_decisive_pairs": control["decisive"],
         "flip_rate": flip_rate,
+        "pointwise": pointwise,
     }
     details = {"pairs": pair_table, "faithfulness_scores": faith, "agreement": agreement}
     return validation_row(name, checks), details

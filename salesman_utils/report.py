@@ -322,11 +322,22 @@ def validation_table(validation: dict[str, Any]) -> pd.DataFrame:
             {
                 "judge": name,
                 "hand-written pairs right [95% CI]": f"{_cell(v, 'pairs')} (n={v.get('pairs_n')})",
+                "dev pairs (not a test) [95% CI]": (
+                    f"{_cell(v, 'dev_pairs')} (n={v.get('dev_pairs_n')})"
+                    if v.get("dev_pairs_n")
+                    else "-"
+                ),
                 "Faithfulness AUC [95% CI]": f"{_cell(v, 'faithfulness_auc')} "
                 f"(n={v.get('faithfulness_n')})",
                 "expert preferred [95% CI]": f"{_cell(v, 'expert_preferred')} "
                 f"(decisive={v.get('expert_decisive_pairs')})",
-                "order flips": _f(v.get("flip_rate")),
+                "same-bank control: expert preferred [95% CI]": (
+                    f"{_cell(v, 'same_bank_expert_preferred')} "
+                    f"(decisive={v.get('same_bank_decisive_pairs')})"
+                    if v.get("same_bank_decisive_pairs")
+                    else "not run"
+                ),
+                "order flips": "n/a (pointwise)" if v.get("pointwise") else _f(v.get("flip_rate")),
                 "passed": "yes" if v.get("passed") else "no",
             }
         )
@@ -526,9 +537,13 @@ def render_results_section(profile: Profile | str) -> str:
         out += [
             "### Judge validation\n",
             "Every judge gets the same checks (notebook 05): the hand-written pairs of "
-            "`data/judge_pairs.yaml` (products the corpus never uses; no judge trains on them), "
-            "the Faithfulness AUC against planted violations, expert vs novice preference and "
-            "order flips (a pointwise judge compares two scores, so it cannot flip).\n",
+            "`data/judge_pairs_holdout.yaml` (written after the trained judge was frozen; products "
+            "the corpus never uses; no judge trains on them; beside them the development set "
+            "`data/judge_pairs.yaml`, which the trained judge was revised on and so is no test), "
+            "the Faithfulness AUC against planted violations, expert vs novice preference (expert "
+            "replies from the held-out bank's half the trained judge never learns from; beside it "
+            "a same-bank control, no threshold) and order flips (n/a for a pointwise judge: two "
+            "fixed scores cannot flip, so the pass rule does not count it).\n",
             _md(validation_table(validation)),
             "",
         ]

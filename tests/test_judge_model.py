@@ -10,7 +10,14 @@ import pytest
 from salesman_utils import judge, judge_checks
 from salesman_utils.corpus import agent_turn_contexts, simulate_corpus, split
 from salesman_utils.evaluation import judge_view
-from salesman_utils.judge_model import JudgeSettings, load_judge, load_or_train
+from salesman_utils.judge_model import (
+    JudgeSettings,
+    heldout_half,
+    heldout_line_id,
+    load_judge,
+    load_or_train,
+    training_examples,
+)
 from salesman_utils.rubric import METRICS, api_prompt, local_prompt, pairwise_prompt
 
 KB = (
@@ -121,3 +128,18 @@ def test_no_judge_prompt_holds_the_capability_or_the_reps_reply(corpus):
             text = " ".join(m["content"] for p in prompts for m in p)
             assert turn.intent not in text and turn.intent.replace("_", " ") not in text
             assert turn.text not in text
+
+
+def test_training_never_reads_the_held_out_banks_validation_half(corpus):
+    expert = [
+        t.hidden["expert_text"] for d in corpus["train"] for t in d.turns if t.speaker == "agent"
+    ]
+    halves = [heldout_half(x) for x in expert]
+    assert None not in halves and {"train", "validation"} <= set(halves)
+    assert heldout_line_id("Thanks, bye.") is None
+    items, _, _ = training_examples(corpus["train"], JudgeSettings(max_contexts=10**6))
+    replies = "\n".join(it["reply"] for it in items)
+    held = [x for x, h in zip(expert, halves, strict=True) if h == "validation"]
+    seen = [x for x, h in zip(expert, halves, strict=True) if h == "train"]
+    assert not [x for x in held if x in replies]
+    assert any(x in replies for x in seen)  # the training half is used as good replies

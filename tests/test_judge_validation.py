@@ -13,9 +13,20 @@ from salesman_utils.factcheck import DATA_DIR, load_products
 from salesman_utils.rubric import CAPABILITIES, METRICS
 
 
-@pytest.fixture(scope="module")
-def pairs():
-    return jv.load_pairs()
+@pytest.fixture(scope="module", params=["dev", "holdout"])
+def pairs(request):
+    return jv.load_pairs(jv.PAIRS_FILE if request.param == "dev" else jv.HOLDOUT_PAIRS_FILE)
+
+
+def test_holdout_set_uses_products_and_merchants_of_neither_the_corpus_nor_the_dev_set():
+    dev, hold = jv.load_pairs(jv.PAIRS_FILE), jv.load_pairs(jv.HOLDOUT_PAIRS_FILE)
+    names = {p.name for p in load_products().values()} | {p.name for p in dev["products"].values()}
+    used = {p["product"] for p in hold["pairs"]}
+    assert len(used) >= 2 and not {hold["products"][u].name for u in used} & names
+    assert not {m["name"] for m in hold["merchants"].values()} & {
+        m["name"] for m in dev["merchants"].values()
+    }
+    assert not {p["id"] for p in hold["pairs"]} & {p["id"] for p in dev["pairs"]}
 
 
 def test_pair_set_covers_every_metric_and_capability_on_unseen_products(pairs):
@@ -87,3 +98,38 @@ def test_auc_preference_flips_and_verdict():
     assert not ok and "pairs 80.0%" in text and "order flips n/a" in text
     ok, text = jv.verdict({**good, "pairs": 44 / 52}, "x")
     assert not ok and "pairs 84.6% (needs >= 85%)" in text
+    # a pointwise judge: the flip check cannot fail, so it is shown as n/a and not counted
+    ok, text = jv.verdict({**good, "flip_rate": np.nan}, "trained", pointwise=True)
+    assert ok and "order flips n/a (pointwise)" in text
+    ok, _ = jv.verdict({**good, "flip_rate": np.nan}, "llm")
+    assert not ok
+    ok, text = jv.verdict({**good, "pairs": 0.5, "flip_rate": np.nan}, "t", pointwise=True)
+    assert not ok and "pairs 50.0%" in text and "flips" not in text
+
+
+def test_expert_novice_split_and_same_bank_control():
+    from salesman_utils.corpus import simulate_corpus
+    from salesman_utils.judge_model import heldout_half
+
+    calls = simulate_corpus(60, seed=2)
+    expert, novice, note = jv.expert_novice_split(calls, 30, None, seed=0)
+    assert expert and len(expert) == len(novice) and "validation half" in note
+    assert {heldout_half(e["reply"]) for e in expert} == {"validation"}
+    assert all(e["item_id"] == n["item_id"] for e, n in zip(expert, novice, strict=True))
+    same_e, same_n = jv.same_bank_pairs(calls, 30, None, seed=0)
+    assert len(same_e) == len(same_n) == 30
+    assert all(heldout_half(e["reply"]) is None for e in same_e)  # written from the visible bank
+    assert all(e["item_id"] == n["item_id"] for e, n in zip(same_e, same_n, strict=True))
+
+
+def test_report_shows_flips_as_na_for_a_pointwise_judge_and_the_dev_set_apart():
+    from salesman_utils.report import validation_table
+
+    row = {"pairs": 0.9, "pairs_lo": 0.8, "pairs_hi": 0.95, "pairs_n": 40, "flip_rate": np.nan}
+    row |= {"dev_pairs": 0.8, "dev_pairs_lo": 0.7, "dev_pairs_hi": 0.9, "dev_pairs_n": 52}
+    table = validation_table(
+        {"trained": {**row, "pointwise": True}, "llm": {**row, "flip_rate": 0.5}}
+    ).set_index("judge")
+    assert table.loc["trained", "order flips"] == "n/a (pointwise)"
+    assert table.loc["llm", "order flips"] != "n/a (pointwise)"
+    assert "n=52" in table.loc["trained", "dev pairs (not a test) [95% CI]"]
