@@ -328,7 +328,8 @@ def hidden_truth_audit(
     rows.append(
         {
             "key": "expert_text_verbatim_share",
-            "instrument": "hidden expert_text found verbatim in visible agent turns",
+            "instrument": "sanity check (0 by design: the banks are disjoint): hidden expert_text "
+            "found verbatim in visible agent turns",
             "measure": "share (all agent turns)",
             **{c: share[c] for c in ("lo", "hi")},
             "value": share["share"],

@@ -176,7 +176,7 @@ def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> s
 # also name other acts are left out: "deal" (an agreement: "Deal. What do I do?"), "half" ("half
 # empty"), "pay" and "refund" (guarantee demands: "refund me every cent", "I'm not paying").
 _PRICE_TALK = re.compile(
-    r"\b(?:price[sd]?|pricing|cost\w*|how much|expensive|cheap\w*|afford\w*|budget|"
+    r"\b(?:price[sd]?|pricing|cost\w*|how much|set me back|expensive|cheap\w*|afford\w*|budget|"
     r"discount\w*|offer\w*|free|fees?|dollars?|bucks|percent)\b|\$|\d+\s*%",
     re.IGNORECASE,
 )

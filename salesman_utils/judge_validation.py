@@ -257,7 +257,8 @@ def pointwise_pairwise(scores_a: Any, scores_b: Any) -> dict[str, float]:
 
 
 def verdict(checks: Mapping[str, float], judge: str, pointwise: bool = False) -> tuple[bool, str]:
-    """(passed, sentence) against `THRESHOLDS`; a NaN (check not run) counts as failed. For a
+    """(passed, sentence) against `THRESHOLDS`; a NaN (check not run) counts as failed. The
+    same-bank control, when run, must clear the expert threshold too. For a
     pointwise judge the order-flip check cannot fail: it reads "n/a (pointwise)" and does not
     count."""
     t = THRESHOLDS
@@ -274,6 +275,14 @@ def verdict(checks: Mapping[str, float], judge: str, pointwise: bool = False) ->
         f"expert preferred in {pct(checks['expert_preferred'])} of decisive pairs (needs >= "
         f"{t['expert_preferred']:.0%})": checks["expert_preferred"] >= t["expert_preferred"],
     }
+    if "same_bank_expert_preferred" in checks:
+        # the control decides too: a judge that prefers the expert only when the expert's words
+        # come from another bank than the novice's may be recognising the bank, not the move
+        same = checks["same_bank_expert_preferred"]
+        rules[
+            f"same-bank control: expert preferred in {pct(same)} (needs >= "
+            f"{t['expert_preferred']:.0%})"
+        ] = same >= t["expert_preferred"]
     if not pointwise:
         flips = f"order flips {pct(checks['flip_rate'])} (needs < {t['flip']:.0%})"
         rules[flips] = checks["flip_rate"] < t["flip"]

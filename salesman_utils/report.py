@@ -463,6 +463,42 @@ def training_section(tables: Path) -> list[str]:
     return out
 
 
+def adaptation_gap(metrics_04: dict) -> str:
+    """One sentence from notebook 04's `adaptation_validation`: how often the customer's fitted
+    reader hears an adapted line as adapted in the templates' own wording vs the same lines
+    paraphrased (the bias toward template text that is left)."""
+    rows = [r for r in metrics_04.get("adaptation_validation", []) if r.get("reader") == "fitted"]
+    if not rows:
+        return "(Run notebook 04 for the reader's validation.)"
+    parts, gaps = [], []
+    for intent in dict.fromkeys(r["intent"] for r in rows):
+        rate = {
+            r["source"]: r["adapted_rate_if_adapted"]
+            for r in rows
+            if r["intent"] == intent and r.get("adapted_rate_if_adapted") is not None
+        }
+        tpl, para = (
+            rate.get("visible bank (template wording)"),
+            rate.get("visible bank, paraphrased"),
+        )
+        if tpl is not None and para is not None and math.isfinite(tpl) and math.isfinite(para):
+            parts.append(f"{intent} {tpl:.0%} in template wording vs {para:.0%} paraphrased")
+            gaps.append(tpl - para)
+    if not parts:
+        return "(Notebook 04's reader validation has no template/paraphrase rows.)"
+    n = rows[0].get("n")
+    return (
+        "On validation lines (notebook 04, `adaptation_validation`; n = "
+        f"{n} lines per source and move), it hears adapted lines as adapted: "
+        + "; ".join(parts)
+        + (
+            ": it still credits template wording more than a paraphrase."
+            if max(gaps) > 0.05
+            else ": within 5 points, no sign that it favours template wording."
+        )
+    )
+
+
 def render_results_section(profile: Profile | str) -> str:
     """The README results section (Markdown, without the markers) for `profile`."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
@@ -494,8 +530,9 @@ def render_results_section(profile: Profile | str) -> str:
             f"validation and every system has >= {MIN_VERDICT_ITEMS} items. The paper's numbers "
             "come from GPT-4 judging 7B-32B models, ours from the judge named above, so compare "
             "directions, not sizes. Read effects from measures that do not depend on the "
-            "system being scored: a judge that passed validation and was trained on data no "
-            "system saw, the online conversion against the simulated customer, and the "
+            "system being scored: a judge that passed validation (the trained judge learns from "
+            "the same training split as the systems, and its move reader is the same kind of model "
+            "as DOGA's guard tagger, so its Strategic_Fit is not independent for DOGA), the online conversion against the simulated customer, and the "
             "referee's checks; `violations_per_100` uses the fact checker DOGA's guard also "
             "uses, so it is not independent for the DOGA systems.\n",
         ]
@@ -523,14 +560,14 @@ def render_results_section(profile: Profile | str) -> str:
         else _missing(conv, prof, "04_doga_inference")
     )
     if conv.exists():
+        m04 = p.metrics / "04_doga_inference.json"
+        gap = adaptation_gap(json.loads(m04.read_text()) if m04.exists() else {})
         out.append(
             "_The simulated customer reads whether a reply is adapted to the merchant "
             "(`referee.perception`) with a reader fitted on the referee's own paraphrases of the "
-            "metric labels and pain phrases, not on the words DOGA's templates fill in; on "
-            "validation lines it still credits template wording somewhat more often than a "
-            "paraphrase (notebook 04, `adaptation_validation` in its metrics), and most DOGA turns "
-            "are templates (`results/tables/online_reply_kinds.csv`): read DOGA beside the "
-            "model-free `template_only` and `script_template` rows._\n"
+            "metric labels and pain phrases, not on the words DOGA's templates fill in. "
+            f"{gap} Most DOGA turns are templates (`results/tables/online_reply_kinds.csv`): read "
+            "DOGA beside the model-free `template_only` and `script_template` rows._\n"
         )
     validation = metrics_05.get("judge_validation")
     if isinstance(validation, dict) and validation:

@@ -146,7 +146,7 @@ def test_the_check_can_fail(tmp_path):
 # (files), the simulator's expert and by-the-book moves and its personalization rule (methods), a
 # turn's `hidden` ground truth and the merchant's latent fields (attributes), and the held-out
 # realizer switch (`heldout=True`).
-FORBIDDEN_STRINGS = ("agent_templates_heldout", "perception_paraphrases")
+FORBIDDEN_STRINGS = ("agent_templates_heldout", "perception_paraphrases", "pushy_merchants")
 FORBIDDEN_ATTRS = (
     "hidden",
     "expert_intent",

@@ -491,14 +491,25 @@ def test_template_agents_need_no_model(classifier, fsm, tagger, act_tagger, perc
 
 def test_price_talk_reads_price_and_discount_pushes_not_guarantees():
     """DOGA's own reading of the merchant's last words: a price question or discount push gets the
-    price outline; an agreement or a guarantee demand that names money does not."""
-    import yaml
-
+    price outline; an agreement or a guarantee demand that names money does not. The lines are
+    written for this test (the referee's pushy-merchant set is evaluation data: no agent-side code
+    or agent test reads it)."""
     from salesman_utils.doga import asks_about_price
 
-    lines = yaml.safe_load((REPO_ROOT / "data" / "pushy_merchants.yaml").read_text())["cases"]
-    for x in lines:
-        assert asks_about_price(x["text"]) == (x["kind"] in {"price", "discount"}), x
-    assert asks_about_price("Honestly the budget isn't there right now.")
-    assert not asks_about_price("Deal. What do I need to do?")
-    assert not asks_about_price("Monday to Thursday we're half empty.")
+    price = [
+        "So what would this set me back each month?",
+        "Honestly the budget isn't there right now.",
+        "Knock twenty percent off and we can talk.",
+        "Is there a free trial or not?",
+        "Fifteen dollars is my limit.",
+        "How much is the basic plan?",
+    ]
+    other = [
+        "Deal. What do I need to do?",
+        "Monday to Thursday we're half empty.",
+        "You'll refund me if nothing changes, right?",
+        "I'm not paying for promises.",
+        "Can you guarantee more walk-ins?",
+    ]
+    assert [asks_about_price(x) for x in price] == [True] * len(price)
+    assert [asks_about_price(x) for x in other] == [False] * len(other)

@@ -105,6 +105,11 @@ def test_auc_preference_flips_and_verdict():
     assert not ok
     ok, text = jv.verdict({**good, "pairs": 0.5, "flip_rate": np.nan}, "t", pointwise=True)
     assert not ok and "pairs 50.0%" in text and "flips" not in text
+    # the same-bank control decides too: passing across banks but not within one fails
+    ok, text = jv.verdict({**good, "same_bank_expert_preferred": 0.6}, "t", pointwise=True)
+    assert not ok and "same-bank control: expert preferred in 60.0%" in text
+    ok, _ = jv.verdict({**good, "same_bank_expert_preferred": 0.8}, "t", pointwise=True)
+    assert ok
 
 
 def test_expert_novice_split_and_same_bank_control():

@@ -277,3 +277,38 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
     assert "grpo_bayes did NOT rise (r_total_bayes -0.024 [-0.094, +0.033])" in text
     assert "grpo_sim rose (r_total_sim +0.050 [+0.010, +0.090])" in text
     assert training_section(tmp_path / "missing") == []
+
+
+def test_adaptation_gap_sentence_reads_the_saved_validation():
+    from salesman_utils.report import adaptation_gap
+
+    rows = [
+        {
+            "source": "visible bank (template wording)",
+            "intent": "Product_Introduction",
+            "reader": "fitted",
+            "n": 20,
+            "adapted_rate_if_adapted": 0.83,
+        },
+        {
+            "source": "visible bank, paraphrased",
+            "intent": "Product_Introduction",
+            "reader": "fitted",
+            "n": 20,
+            "adapted_rate_if_adapted": 0.68,
+        },
+        {
+            "source": "visible bank, paraphrased",
+            "intent": "Product_Introduction",
+            "reader": "verbatim",
+            "n": 20,
+            "adapted_rate_if_adapted": 0.28,
+        },
+    ]
+    text = adaptation_gap({"adaptation_validation": rows})
+    assert "Product_Introduction 83% in template wording vs 68% paraphrased" in text
+    assert "28%" not in text  # the old word-for-word reader is not the customer's
+    assert "still credits template wording more" in text
+    rows[1]["adapted_rate_if_adapted"] = 0.81
+    assert "no sign that it favours" in adaptation_gap({"adaptation_validation": rows})
+    assert "Run notebook 04" in adaptation_gap({})
