@@ -144,3 +144,16 @@ def test_structure_does_not_determine_quality(calls):
                 prev_act = t.act
     mixed = sum(len(v) == 2 for v in cells.values())
     assert mixed >= 0.4 * len(cells)
+
+
+def test_visible_merchant_mirrors_the_profile_without_its_latent_fields():
+    """`VisibleMerchant` repeats the dashboard fields of `MerchantProfile` (a frozen view cannot
+    inherit from the mutable profile): the two lists must not drift apart."""
+    import dataclasses
+
+    from salesman_utils.simulator import LATENT_MERCHANT_FIELDS, MerchantProfile, VisibleMerchant
+
+    profile = [f.name for f in dataclasses.fields(MerchantProfile)]
+    view = [f.name for f in dataclasses.fields(VisibleMerchant)]
+    assert view == [n for n in profile if n not in LATENT_MERCHANT_FIELDS]
+    assert set(LATENT_MERCHANT_FIELDS) <= set(profile)
