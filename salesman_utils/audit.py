@@ -1,5 +1,5 @@
 """Audit the corpus against its hidden truth: how hard is a turn's hidden quality to read from what
-is visible (DESIGN.md §5, §7b)?
+is visible (docs/DESIGN.md §1-2)?
 
 Referee side: this module reads `Turn.hidden` and trains probes on the hidden labels of the train
 split. Agents, training, rewards and the script library must never import it (tests/test_boundary.py

@@ -1,4 +1,4 @@
-r"""Bayesian supervision: how good was each salesperson turn of a noisy corpus (DESIGN.md §6)?
+r"""Bayesian supervision: how good was each salesperson turn of a noisy corpus (docs/DESIGN.md §3.1)?
 
 For agent turn t a latent z_t in {good, bad}. With c_t = (intent, preceding customer act) its
 strategy cell, a_t the customer's next act, o_t the call outcome and v_t = 1 when `fact_check`

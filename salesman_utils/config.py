@@ -195,7 +195,7 @@ class Profile:
 
     name: str = "tutorial"
     seed: int = 0
-    budget_minutes: float | None = None  # DESIGN.md §8 wall-time budget on a 2-core CPU, if any
+    budget_minutes: float | None = None  # wall-time budget of the whole run on a 2-core CPU, if any
     paths: PathsConfig = field(default_factory=PathsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)

@@ -1,4 +1,4 @@
-"""The TeleSalesCorpus-style corpus: what the rest of the repo imports (DESIGN.md §5).
+"""The TeleSalesCorpus-style corpus: what the rest of the repo imports (docs/DESIGN.md §2).
 
 Schemas and the simulator live in `simulator`, the knowledge base and fact check in `factcheck`;
 this module re-exports them and adds what happens after simulation: LLM realization with a fact

@@ -579,7 +579,7 @@ def render_results_section(profile: Profile | str) -> str:
             "`data/judge_pairs.yaml`, which the trained judge was revised on and so is no test), "
             "the Faithfulness AUC against planted violations, expert vs novice preference (expert "
             "replies from the held-out bank's half the trained judge never learns from; beside it "
-            "a same-bank control, no threshold) and order flips (n/a for a pointwise judge: two "
+            "a same-bank control, which must clear the same threshold) and order flips (n/a for a pointwise judge: two "
             "fixed scores cannot flip, so the pass rule does not count it).\n",
             _md(validation_table(validation)),
             "",

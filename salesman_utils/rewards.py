@@ -8,7 +8,7 @@ the knowledge base, the dashboard and the rules in the system message, the call 
 turns) and a completion is one spoken turn: no plan line, no labels. `parse_completion` still
 splits the earlier ``Plan: ...\nReply: ...`` format (a plain reply parses as ``(None, None, text)``),
 so similarity and faithfulness look at the reply part whatever the model wrote.
-DESIGN.md §6: ``R = R_format + R_bayes + R_faith`` with ``R_bayes = w sim(y, r) + (1 - w) sim(y, p)``.
+docs/DESIGN.md §3.2: ``R = R_format + R_bayes + R_faith`` with ``R_bayes = w sim(y, r) + (1 - w) sim(y, p)``.
 Nothing from a turn's `hidden` dict reaches a prompt or a reward: `build_eval_dataset` is the one
 place that reads it, for held-out scoring columns only.
 """

@@ -1,4 +1,4 @@
-"""The latent-state telemarketing simulator behind the corpus (DESIGN.md §5): schemas, personas,
+"""The latent-state telemarketing simulator behind the corpus (docs/DESIGN.md §2): schemas, personas,
 the customer's dynamics (`CustomerSimulator`) and `simulate_corpus`.
 
 Latent dynamics, shared by corpus generation and by later agents (DOGA, students) that talk to the

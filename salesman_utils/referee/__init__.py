@@ -1,4 +1,4 @@
-"""The referee: the instruments that score agents, kept apart from the agents (DESIGN.md §7b).
+"""The referee: the instruments that score agents, kept apart from the agents (docs/DESIGN.md §1).
 
 The referee is how the simulated customer perceives a rep's free-text reply (`perception`: the
 intent it hears, whether the reply is adapted to this merchant, whether it is faithful) and the

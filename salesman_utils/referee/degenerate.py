@@ -14,7 +14,7 @@
 - ``speaks_for_merchant``: a line for the merchant (``Merchant:``, ``Customer:``, ...);
 - ``fallback``: the agent's "line cut out" fallback (`doga.EMPTY_FALLBACK`), which says nothing.
 
-This is the referee's instrument (DESIGN.md §7b): agents, rewards and training never import it, and
+This is the referee's instrument (docs/DESIGN.md §1): agents, rewards and training never import it, and
 it shares no code with the agent's R_format (`rewards.format_reward`), so a policy trained on
 R_format is not graded by the same rules it was trained on.
 """
