@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -63,8 +63,8 @@ METRICS = ["monthly_orders", "rating", "exposure", "conversion"]
 
 
 @dataclass
-class MerchantProfile:
-    """A merchant. `LATENT_MERCHANT_FIELDS` are hidden (never shown to a rep, model or reward)."""
+class _Dashboard:
+    """The fields a rep sees of a merchant (its dashboard); shared by the profile and its view."""
 
     id: str
     name: str
@@ -73,6 +73,12 @@ class MerchantProfile:
     city: str
     metrics: dict[str, float]
     peer_medians: dict[str, float]
+
+
+@dataclass
+class MerchantProfile(_Dashboard):
+    """A merchant. `LATENT_MERCHANT_FIELDS` are hidden (never shown to a rep, model or reward)."""
+
     pain_points: list[str] = field(default_factory=list)
     budget_sensitivity: str = "medium"
     decision_style: str = "relational"
@@ -95,19 +101,20 @@ LATENT_MERCHANT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class VisibleMerchant:
+@dataclass
+class VisibleMerchant(_Dashboard):
     """What a rep sees of a merchant (the dashboard): the visible fields of `MerchantProfile` only.
     Every agent-side code path gets this view (`visible_merchant`); reading a latent field from it
-    raises AttributeError."""
+    raises AttributeError, and it is read-only (a sibling of `MerchantProfile`, not a parent: a
+    full profile is never an instance of it)."""
 
-    id: str
-    name: str
-    owner: str
-    category: str
-    city: str
-    metrics: dict[str, float]
-    peer_medians: dict[str, float]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sealed", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_sealed", False):
+            raise FrozenInstanceError(f"VisibleMerchant is read-only: cannot set {name!r}")
+        object.__setattr__(self, name, value)
 
     def visible(self) -> VisibleMerchant:
         return self

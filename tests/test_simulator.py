@@ -147,8 +147,8 @@ def test_structure_does_not_determine_quality(calls):
 
 
 def test_visible_merchant_mirrors_the_profile_without_its_latent_fields():
-    """`VisibleMerchant` repeats the dashboard fields of `MerchantProfile` (a frozen view cannot
-    inherit from the mutable profile): the two lists must not drift apart."""
+    """`VisibleMerchant` and `MerchantProfile` share the dashboard fields (`_Dashboard`); the view is
+    a read-only sibling, never a parent of the full profile."""
     import dataclasses
 
     from salesman_utils.simulator import LATENT_MERCHANT_FIELDS, MerchantProfile, VisibleMerchant
@@ -157,3 +157,10 @@ def test_visible_merchant_mirrors_the_profile_without_its_latent_fields():
     view = [f.name for f in dataclasses.fields(VisibleMerchant)]
     assert view == [n for n in profile if n not in LATENT_MERCHANT_FIELDS]
     assert set(LATENT_MERCHANT_FIELDS) <= set(profile)
+    m = MerchantProfile("m1", "Shop", "Ann", "cafe", "Town", {"rating": 4.1}, {"rating": 4.5})
+    v = m.visible()
+    assert not isinstance(m, VisibleMerchant) and v.metrics == m.metrics and v.visible() is v
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.name = "other"
+    with pytest.raises(AttributeError):
+        _ = v.pain_points
