@@ -463,38 +463,68 @@ def training_section(tables: Path) -> list[str]:
     return out
 
 
+def _n_adapted(r: dict) -> int | None:
+    """How many of a validation row's `n` lines were adapted, solved from its accuracy and its two
+    rates (accuracy = (a * r_a + (n - a) * (1 - r_n)) / n); None when the rows do not determine it."""
+    ra, rn, acc, n = (
+        r.get(k) for k in ("adapted_rate_if_adapted", "adapted_rate_if_not", "accuracy", "n")
+    )
+    if None in (ra, rn, acc, n) or abs(ra - (1 - rn)) < 1e-9:
+        return None
+    a = n * (acc - (1 - rn)) / (ra - (1 - rn))
+    return int(round(a)) if abs(a - round(a)) < 0.05 and 0 < round(a) <= n else None
+
+
+ADAPT_SOURCES = {
+    "visible bank (template wording)": "template wording",
+    "held-out bank": "held-out bank",
+    "visible bank, paraphrased": "paraphrased",
+}
+
+
 def adaptation_gap(metrics_04: dict) -> str:
-    """One sentence from notebook 04's `adaptation_validation`: how often the customer's fitted
-    reader hears an adapted line as adapted in the templates' own wording vs the same lines
-    paraphrased (the bias toward template text that is left)."""
+    """Sentences from notebook 04's `adaptation_validation`: per move, how often the customer's
+    fitted reader hears an adapted line as adapted (Wilson 95%) in the templates' own wording, in
+    the held-out bank's and paraphrased, and how often it hears a non-adapted line as adapted; then
+    whether template wording is favoured (point estimates) and whether the intervals separate."""
+    from .stats import wilson_ci
+
     rows = [r for r in metrics_04.get("adaptation_validation", []) if r.get("reader") == "fitted"]
     if not rows:
         return "(Run notebook 04 for the reader's validation.)"
-    parts, gaps = [], []
+    parts, verdicts = [], []
     for intent in dict.fromkeys(r["intent"] for r in rows):
-        rate = {
-            r["source"]: r["adapted_rate_if_adapted"]
-            for r in rows
-            if r["intent"] == intent and r.get("adapted_rate_if_adapted") is not None
-        }
-        tpl, para = (
-            rate.get("visible bank (template wording)"),
-            rate.get("visible bank, paraphrased"),
-        )
-        if tpl is not None and para is not None and math.isfinite(tpl) and math.isfinite(para):
-            parts.append(f"{intent} {tpl:.0%} in template wording vs {para:.0%} paraphrased")
-            gaps.append(tpl - para)
-    if not parts:
-        return "(Notebook 04's reader validation has no template/paraphrase rows.)"
-    n = rows[0].get("n")
+        cells, rates = [], {}
+        for r in rows:
+            if r["intent"] != intent or r["source"] not in ADAPT_SOURCES:
+                continue
+            a, rate = _n_adapted(r), r["adapted_rate_if_adapted"]
+            ci = ""
+            if a:
+                _, lo, hi = wilson_ci(int(round(rate * a)), a)
+                ci, rates[r["source"]] = f" [{lo:.0%}, {hi:.0%}] of {a}", (rate, lo, hi)
+            cells.append(
+                f"{ADAPT_SOURCES[r['source']]} {rate:.0%}{ci} (non-adapted heard as adapted: "
+                f"{r['adapted_rate_if_not']:.0%})"
+            )
+        parts.append(f"{intent}: " + "; ".join(cells))
+        tpl = rates.get("visible bank (template wording)")
+        others = [v for k, v in rates.items() if k != "visible bank (template wording)"]
+        if tpl and others:
+            if tpl[0] - max(o[0] for o in others) > 0.05:
+                apart = tpl[1] > max(o[2] for o in others)
+                verdicts.append(
+                    f"{intent}: template wording is heard as adapted more often"
+                    + (" (intervals apart)" if apart else " (intervals overlap)")
+                )
     return (
-        "On validation lines (notebook 04, `adaptation_validation`; n = "
-        f"{n} lines per source and move), it hears adapted lines as adapted: "
-        + "; ".join(parts)
+        "On validation lines (notebook 04, `adaptation_validation`), adapted lines heard as adapted: "
+        + ". ".join(parts)
+        + ". "
         + (
-            ": it still credits template wording more than a paraphrase."
-            if max(gaps) > 0.05
-            else ": within 5 points, no sign that it favours template wording."
+            "; ".join(verdicts) + "."
+            if verdicts
+            else "No move where template wording is favoured by more than 5 points."
         )
     )
 
@@ -534,7 +564,9 @@ def render_results_section(profile: Profile | str) -> str:
             "the same training split as the systems, and its move reader is the same kind of model "
             "as DOGA's guard tagger, so its Strategic_Fit is not independent for DOGA), the online conversion against the simulated customer, and the "
             "referee's checks; `violations_per_100` uses the fact checker DOGA's guard also "
-            "uses, so it is not independent for the DOGA systems.\n",
+            "uses, so it is not independent for the DOGA systems. `template_only`'s text is the "
+            "medoid of training-split rep turns, in the trained judge's own training distribution, "
+            "so its judge scores are partly in-distribution.\n",
         ]
         by_cap, by_metric = scores_tables(df, prof.eval.n_bootstrap, prof.seed)
         out += [
@@ -561,7 +593,16 @@ def render_results_section(profile: Profile | str) -> str:
     )
     if conv.exists():
         m04 = p.metrics / "04_doga_inference.json"
-        gap = adaptation_gap(json.loads(m04.read_text()) if m04.exists() else {})
+        metrics_04 = json.loads(m04.read_text()) if m04.exists() else {}
+        gap = adaptation_gap(metrics_04)
+        if metrics_04.get("detectable_difference"):
+            out.append(
+                f"{metrics_04['detectable_difference']} Read each pair of rows against that size "
+                "(e.g. the model-free `template_only` against the DOGA rows). The template rows' "
+                "zero referee violations hold by construction (the library drops templates the fact "
+                "check flags), and DOGA's `guard_flagged_per_100` in the csv is read after the guard's "
+                "replacement, so it is 0 by construction too.\n"
+            )
         out.append(
             "_The simulated customer reads whether a reply is adapted to the merchant "
             "(`referee.perception`) with a reader fitted on the referee's own paraphrases of the "

@@ -282,33 +282,33 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
 def test_adaptation_gap_sentence_reads_the_saved_validation():
     from salesman_utils.report import adaptation_gap
 
+    def row(source, reader, rate_a, rate_n, acc):
+        return {
+            "source": source,
+            "intent": "Product_Introduction",
+            "reader": reader,
+            "n": 40,
+            "accuracy": acc,
+            "adapted_rate_if_adapted": rate_a,
+            "adapted_rate_if_not": rate_n,
+        }
+
     rows = [
-        {
-            "source": "visible bank (template wording)",
-            "intent": "Product_Introduction",
-            "reader": "fitted",
-            "n": 20,
-            "adapted_rate_if_adapted": 0.83,
-        },
-        {
-            "source": "visible bank, paraphrased",
-            "intent": "Product_Introduction",
-            "reader": "fitted",
-            "n": 20,
-            "adapted_rate_if_adapted": 0.68,
-        },
-        {
-            "source": "visible bank, paraphrased",
-            "intent": "Product_Introduction",
-            "reader": "verbatim",
-            "n": 20,
-            "adapted_rate_if_adapted": 0.28,
-        },
+        row("visible bank (template wording)", "fitted", 0.85, 0.0, 0.925),  # 20 adapted of 40
+        row("held-out bank", "fitted", 0.45, 0.0, 0.725),
+        row("visible bank, paraphrased", "fitted", 0.60, 0.0, 0.80),
+        row("visible bank, paraphrased", "verbatim", 0.25, 0.0, 0.625),
     ]
     text = adaptation_gap({"adaptation_validation": rows})
-    assert "Product_Introduction 83% in template wording vs 68% paraphrased" in text
-    assert "28%" not in text  # the old word-for-word reader is not the customer's
-    assert "still credits template wording more" in text
-    rows[1]["adapted_rate_if_adapted"] = 0.81
-    assert "no sign that it favours" in adaptation_gap({"adaptation_validation": rows})
+    assert "template wording 85% [64%, 95%] of 20" in text  # Wilson on the 20 adapted lines
+    assert "held-out bank 45% [26%, 66%] of 20" in text
+    assert "25%" not in text  # the old word-for-word reader is not the customer's
+    assert "template wording is heard as adapted more often (intervals overlap)" in text
+    rows[1], rows[2] = (
+        row("held-out bank", "fitted", 0.85, 0.0, 0.925),
+        row("visible bank, paraphrased", "fitted", 0.83, 0.0, 0.915),
+    )
+    assert "No move where template wording is favoured" in adaptation_gap(
+        {"adaptation_validation": rows}
+    )
     assert "Run notebook 04" in adaptation_gap({})
