@@ -90,7 +90,8 @@ def test_smoke_values(smoke_run):
 
     m04 = _metrics(prof, "04_doga_inference")
     online = m04["online"]
-    assert set(online) == {"base_plain", "base_doga", prof.doga.grpo_variant, "best_grpo_doga"}
+    llm_systems = {"base_plain", "base_doga", prof.doga.grpo_variant, "best_grpo_doga"}
+    assert set(online) == llm_systems | {"template_only", "script_template"}  # + model-free rows
     for row in online.values():
         assert row["n"] == prof.doga.n_online_calls and row["lo"] <= row["rate"] <= row["hi"]
         assert 0 < row["agent_turns"] <= prof.doga.n_online_calls * prof.doga.max_turns
