@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import code_digest
 from .judge_checks import CHECK_FEATURES, check_reply, findings, kb_of, sentences
 from .rubric import METRICS, check_items
 from .simulator import ACTS, INTENTS
@@ -549,15 +550,6 @@ def train_judge(dialogues: Sequence[Any], settings: JudgeSettings | None = None)
     return j
 
 
-def _source_digest() -> str:
-    from . import judge_checks
-
-    h = hashlib.sha256()
-    for mod in (__file__, judge_checks.__file__):
-        h.update(Path(mod).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def data_digest(dialogues: Sequence[Any]) -> str:
     """Hash of the training data the judge reads (texts and the hidden labels it uses)."""
     h = hashlib.sha256()
@@ -571,7 +563,9 @@ def data_digest(dialogues: Sequence[Any]) -> str:
 
 
 def cache_key(dialogues: Sequence[Any], settings: JudgeSettings) -> str:
-    blob = json.dumps([data_digest(dialogues), asdict(settings), _source_digest()])
+    blob = json.dumps(
+        [data_digest(dialogues), asdict(settings), code_digest("judge_model", "judge_checks")]
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -382,10 +382,11 @@ def load_or_fit(profile: Any, n_merchants: int = 40, seed: int = 0) -> CustomerP
     import json
     import pickle
 
-    from ..config import paths
+    from ..config import code_digest, paths
 
     digest = hashlib.sha256(PARAPHRASES.read_bytes()).hexdigest()[:12]
-    key = json.dumps([2, profile.models.embedder, n_merchants, seed, digest])
+    code = code_digest("referee.perception")  # how the reader is fitted (was a hand-bumped version)
+    key = json.dumps([code, profile.models.embedder, n_merchants, seed, digest])
     name = hashlib.sha256(key.encode()).hexdigest()[:16]
     cache = paths(profile).models / "referee" / f"perception-{name}.pkl"
     if cache.exists():
