@@ -585,6 +585,17 @@ def render_results_section(profile: Profile | str) -> str:
         if auto.exists()
         else _missing(auto, prof, "05_judged_evaluation")
     )
+    if auto.exists():
+        out.append(
+            "_Which instrument measured what: `sim_expert` compares with the hidden expert reply, "
+            "written from the held-out rep bank that no system copies from; `referee_violations_per_100` "
+            "and `degenerate_per_100` are the referee's own checkers, which no system calls. But "
+            "`template_only`'s and the DOGA template turns' near-zero referee violations hold largely by "
+            "construction (the library keeps only templates that pass a fact check), "
+            "`violations_per_100` is the guard's own checker (0 for DOGA by construction), and the "
+            "degenerate detector's meta rule also fires on spoken lines that start with \"here's\", "
+            "which the templates often do, so it overstates degeneracy for DOGA and `template_only`._\n"
+        )
     out.append("### Online conversion against the simulated customer\n")
     out.append(
         _md(conversion_table(conv)) + "\n"
@@ -607,7 +618,9 @@ def render_results_section(profile: Profile | str) -> str:
             "_The simulated customer reads whether a reply is adapted to the merchant "
             "(`referee.perception`) with a reader fitted on the referee's own paraphrases of the "
             "metric labels and pain phrases, not on the words DOGA's templates fill in. "
-            f"{gap} Most DOGA turns are templates (`results/tables/online_reply_kinds.csv`): read "
+            f"{gap} A Product_Introduction that quotes any figure of the merchant's dashboard is "
+            "heard as adapted (the simulator's rule, which DOGA's own `uses_merchant_data` mirrors), so "
+            "a template with a dashboard slot is adapted by construction on that move. Most DOGA turns are templates (`results/tables/online_reply_kinds.csv`): read "
             "DOGA beside the model-free `template_only` and `script_template` rows._\n"
         )
     validation = metrics_05.get("judge_validation")
