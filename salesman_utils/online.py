@@ -192,7 +192,13 @@ DATA_MOVES = ("Business_Analysis", "Product_Introduction")  # adaptation = the s
 
 
 def _rates(agent: Sequence[Turn]) -> dict[str, float]:
-    n = max(1, len(agent))
+    """Rates over `agent`'s replies; nan (not 0) when there are none."""
+    if not agent:
+        return dict.fromkeys(
+            ["adapted_rate", "adapted_rate_data_moves", "expert_move_rate", "referee_violations_per_100"],
+            float("nan"),
+        ) | {"data_moves": 0}
+    n = len(agent)
     data = [t for t in agent if t.intent in DATA_MOVES]
     return {
         "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / n,

@@ -463,18 +463,6 @@ def training_section(tables: Path) -> list[str]:
     return out
 
 
-def _n_adapted(r: dict) -> int | None:
-    """How many of a validation row's `n` lines were adapted, solved from its accuracy and its two
-    rates (accuracy = (a * r_a + (n - a) * (1 - r_n)) / n); None when the rows do not determine it."""
-    ra, rn, acc, n = (
-        r.get(k) for k in ("adapted_rate_if_adapted", "adapted_rate_if_not", "accuracy", "n")
-    )
-    if None in (ra, rn, acc, n) or abs(ra - (1 - rn)) < 1e-9:
-        return None
-    a = n * (acc - (1 - rn)) / (ra - (1 - rn))
-    return int(round(a)) if abs(a - round(a)) < 0.05 and 0 < round(a) <= n else None
-
-
 ADAPT_SOURCES = {
     "visible bank (template wording)": "template wording",
     "held-out bank": "held-out bank",
@@ -498,7 +486,7 @@ def adaptation_gap(metrics_04: dict) -> str:
         for r in rows:
             if r["intent"] != intent or r["source"] not in ADAPT_SOURCES:
                 continue
-            a, rate = _n_adapted(r), r["adapted_rate_if_adapted"]
+            a, rate = r.get("n_adapted"), r["adapted_rate_if_adapted"]
             ci = ""
             if a:
                 _, lo, hi = wilson_ci(int(round(rate * a)), a)

@@ -487,6 +487,8 @@ def test_template_agents_need_no_model(classifier, fsm, tagger, act_tagger, perc
     kinds = reply_kinds_table(results)
     assert set(kinds.loc[kinds["replies"] > 0, "kind"]) == {"template"}
     assert "adapted_rate_data_moves" in kinds
+    empty = kinds[kinds["replies"] == 0]  # no model-written replies: rates are unknown, not 0
+    assert len(empty) == 2 and empty["expert_move_rate"].isna().all()
 
 
 def test_price_talk_reads_price_and_discount_pushes_not_guarantees():

@@ -53,6 +53,12 @@ KB = A.allowed_texts(ADS)
         ("Let's do some business analysis of your numbers.", ["intent_name"]),
         ("Plan: ask about evenings. Reply: How busy are your evenings?", ["intent_name"]),
         ("Here is a reply you could give: how busy are your evenings?", ["meta"]),
+        ("Sure! Here's a possible response you could use. How busy are your evenings?", ["meta"]),
+        ("Here's how you could respond: how busy are your evenings?", ["meta"]),
+        # a rep's spoken "here's ..." is speech, not talk about the reply
+        ("Here's the next step: I send the link and you confirm in the app.", []),
+        ("So here's how we start: you pick the Starter plan today.", []),
+        ("Here's what stands out: your conversion is below the area's.", []),
         ("As an AI, I cannot make calls.", ["meta"]),
         ("(pauses) How busy are your evenings?", ["meta"]),
         ("Hi [merchant name], how are you?", ["meta"]),
@@ -66,6 +72,18 @@ def test_degenerate_reasons_on_hand_written_replies(reply, reasons):
     got = degenerate_reasons(reply, PROMPT, KB)
     assert got == reasons
     assert set(got) <= set(REASONS)
+
+
+def test_corpus_rep_lines_have_no_form_problem():
+    """The simulator's own rep lines are speech: none is flagged for its form (meta, labels, markup,
+    merchant lines, fallback, empty). Echo reasons depend on the prompt and are left out here."""
+    from salesman_utils.corpus import simulate_corpus
+
+    form = set(REASONS) - {"echo_prompt", "system_copy"}
+    lines = [t.text for d in simulate_corpus(150, seed=5) for t in d.turns if t.speaker == "agent"]
+    assert len(lines) > 500
+    flagged = [(x, r) for x in lines if (r := set(degenerate_reasons(x, "")) & form)]
+    assert flagged == []
 
 
 def test_prompt_as_plain_text_works_too():

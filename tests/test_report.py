@@ -288,13 +288,14 @@ def test_adaptation_gap_sentence_reads_the_saved_validation():
             "intent": "Product_Introduction",
             "reader": reader,
             "n": 40,
+            "n_adapted": 20,
             "accuracy": acc,
             "adapted_rate_if_adapted": rate_a,
             "adapted_rate_if_not": rate_n,
         }
 
     rows = [
-        row("visible bank (template wording)", "fitted", 0.85, 0.0, 0.925),  # 20 adapted of 40
+        row("visible bank (template wording)", "fitted", 0.85, 0.0, 0.925),
         row("held-out bank", "fitted", 0.45, 0.0, 0.725),
         row("visible bank, paraphrased", "fitted", 0.60, 0.0, 0.80),
         row("visible bank, paraphrased", "verbatim", 0.25, 0.0, 0.625),

@@ -8,8 +8,8 @@
 - ``system_copy``: most of the reply's word 4-grams come from the system message (the rules, the
   role line, the dashboard layout), knowledge-base text again excepted;
 - ``intent_name``: an intent name or a format label (``Plan:``, ``Reply:``, ``Rep:``);
-- ``meta``: talk about the reply instead of the reply ("Here is", "As an AI", "Note:", a
-  parenthesis, a bracketed placeholder);
+- ``meta``: talk about the reply instead of the reply ("Here is a reply you could give", "As an AI",
+  "Note:", a parenthesis, a bracketed placeholder; a spoken "here's the next step" is not meta);
 - ``list_markup``: bullets, numbered lines, bold, headings;
 - ``speaks_for_merchant``: a line for the merchant (``Merchant:``, ``Customer:``, ...);
 - ``fallback``: the agent's "line cut out" fallback (`doga.EMPTY_FALLBACK`), which says nothing.
@@ -49,8 +49,19 @@ _INTENT = re.compile(
     re.IGNORECASE,
 )
 _LABEL = re.compile(r"\b(?:plan|reply|rep|agent|assistant|salesperson|response)\s*\**\s*:", re.I)
+# "Here is/Here's" only when it introduces a reply about the reply ("Here is a reply you could give",
+# "Here's a possible response", "here's how the rep could answer"): a rep says "here's the next step"
+# or "here's what stands out" on the phone, and the corpus's own rep lines do (a test checks that
+# no corpus rep line is degenerate).
+_HERE_META = (
+    r"\bhere(?:'s| is| are)\s+(?:(?:a|an|the|my|one|some|your|two|three)\s+)?"
+    r"(?:(?:possible|potential|sample|suggested|revised|short|brief|draft|better|good|polite)\s+)*"
+    r"(?:reply|replies|response|responses|draft|version|rewrite|script|answer|option|line)s?\b"
+    r"|\bhere(?:'s| is)\s+how\s+(?:you|the (?:sales )?rep|i|we)\s+(?:could|might|would|should|can)\s+"
+    r"(?:respond|reply|answer|say|phrase)"
+)
 _META = re.compile(
-    r"\bas an ai\b|\blanguage model\b|\bhere(?:'s| is| are)\b|\bnote\s*:|\(|\[|\{|<[a-z/]|"
+    r"\bas an ai\b|\blanguage model\b|" + _HERE_META + r"|\bnote\s*:|\(|\[|\{|<[a-z/]|"
     r"\bexample\s*:|\bin this (?:reply|response|turn)\b|\bthe (?:sales )?rep (?:says|would say)\b",
     re.IGNORECASE,
 )

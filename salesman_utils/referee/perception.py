@@ -462,6 +462,7 @@ def adaptation_validation(
                     "intent": intent,
                     "reader": reader,
                     "n": len(g),
+                    "n_adapted": int(g["truth"].sum()),
                     "accuracy": float((g[reader] == g["truth"]).mean()),
                     "adapted_rate_if_adapted": float(g.loc[g["truth"], reader].mean()),
                     "adapted_rate_if_not": float(g.loc[~g["truth"], reader].mean()),
