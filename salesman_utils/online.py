@@ -195,7 +195,12 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
     """Rates over `agent`'s replies; nan (not 0) when there are none."""
     if not agent:
         return dict.fromkeys(
-            ["adapted_rate", "adapted_rate_data_moves", "expert_move_rate", "referee_violations_per_100"],
+            [
+                "adapted_rate",
+                "adapted_rate_data_moves",
+                "expert_move_rate",
+                "referee_violations_per_100",
+            ],
             float("nan"),
         ) | {"data_moves": 0}
     n = len(agent)
