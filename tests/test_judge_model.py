@@ -59,6 +59,30 @@ def test_checks_read_the_knowledge_base_and_dashboard_given_as_text():
     assert never["never_claim_overlap"] == 1.0
 
 
+def test_a_misstated_dashboard_number_is_unsupported_whatever_its_size():
+    rating = (
+        "Dashboard: Cut Above Barbers (beauty_salon, Westfield), Mr. Osei. rating 4.8 (peers 4.6)."
+    )
+    item = {**_item("Your rating is 4.2, under the 4.6 of shops nearby."), "merchant_facts": rating}
+    assert judge_checks.check_reply(item)["unsupported_other"] == 1
+    right = {**item, "reply": "Your rating is 4.8, above the 4.6 of shops nearby."}
+    assert judge_checks.check_reply(right)["unsupported_other"] == 0
+    assert judge_checks.check_reply(right)["merchant_numbers"] == 2
+    # a small whole number next to a metric word is a metric too; counting words stay fine
+    assert (
+        judge_checks.check_reply(_item("You have 9 reviews, peers 14."))["unsupported_other"] == 2
+    )
+    counting = _item("It takes 2 minutes, one thing at a time, and you're set in 3 steps.")
+    assert judge_checks.check_reply(counting)["unsupported_other"] == 0
+
+
+def test_checks_find_the_store_and_owner_names_of_the_dashboard_line():
+    dash = "Dashboard: Mendes Bakery (restaurant, Oak Hollow), Mr. Mendes. rating 3.9 (peers 4.5)."
+    item = {**_item("Mr. Mendes, your rating is 3.9."), "merchant_facts": dash}
+    assert judge_checks.check_reply(item)["merchant_name"] == 1
+    assert judge_checks.check_reply({**item, "reply": "Hi there."})["merchant_name"] == 0
+
+
 def test_checks_flag_degenerate_forms():
     assert judge_checks.check_reply(_item(""))["empty"] == 1
     assert judge_checks.check_reply(_item("- Solo\n- Counter\n- fees"))["list_or_markup"] == 1
