@@ -10,6 +10,11 @@ guard by construction. These checks are our own, written for the judge:
   product name and never-claims of a knowledge base given as text (any product, not only the
   corpus's: the hand-written validation pairs use products the corpus never saw);
 - `reply_numbers(text)`: the numbers a reply states, typed by unit (number words read as digits);
+  a bare number that reads as a dashboard metric (a decimal, or a digit next to a metric word
+  such as rating, orders, views, reviews) must match the dashboard or the knowledge base whatever
+  its size, while small counting words ("2 minutes", "one thing") stay fine;
+- `never_overlap` / `denies`: a never-claim asserted by a sentence of the reply; a sentence that
+  denies it ("we can't remove reviews") does not count;
 - `check_reply(item)`: a dict of named, finite features (unsupported numbers of each kind, a plan
   the knowledge base does not have, unhedged promises, overlap with a never-claim, the merchant's
   own numbers and names, degenerate forms: empty, list or markup, meta text, a speaker label,

@@ -30,7 +30,8 @@ generalize; whether it passes its validation is decided by notebook 05 on every 
    from the TRAINING half of the held-out bank (`heldout_half`; the other half is kept for the
    expert-vs-novice check), replies swapped in from other calls and products and from another
    moment of the same call, degenerate replies (empty, an echo of the prompt, a list, meta text, a
-   monologue, a line spoken as the merchant), pressure or rude add-ons and such lines alone. A
+   monologue, a line spoken as the merchant), pressure or rude add-ons and such lines alone, a
+   courteous line alone (`COURTEOUS_LINES`, labelled professional). A
    metric's score is 1 + 9 * P(good).
 
 The judge is pointwise: a reply's scores do not depend on the reply it is compared with or on the
@@ -555,6 +556,8 @@ def training_examples(
         bank = PRESSURE_LINES + RUDE_LINES + PUSHY_LINES
         if k % 4 == 0:
             add(_view(d, c, f"{turn.text} {bank[(k // 4) % len(bank)]}"), Professionalism=0)
+        elif k % 4 == 1:  # a courteous line alone is professional (whatever the moment)
+            add(_view(d, c, COURTEOUS_LINES[(k // 4) % len(COURTEOUS_LINES)]), Professionalism=1)
         elif k % 4 == 2:  # the line alone: pressure instead of a move
             add(
                 _view(d, c, bank[(k // 4 + 7) % len(bank)]),

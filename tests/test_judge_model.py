@@ -19,6 +19,7 @@ from salesman_utils.judge_model import (
     training_examples,
 )
 from salesman_utils.rubric import METRICS, api_prompt, local_prompt, pairwise_prompt
+from salesman_utils.simulator import INTENTS
 
 KB = (
     "Product: TapTill POS (store_operation) - a card terminal.\n"
@@ -167,3 +168,18 @@ def test_training_never_reads_the_held_out_banks_validation_half(corpus):
     seen = [x for x, h in zip(expert, halves, strict=True) if h == "train"]
     assert not [x for x in held if x in replies]
     assert any(x in replies for x in seen)  # the training half is used as good replies
+    # the move reader learns from the held-out bank's training half, labelled by the expert move
+    _, _, raw = training_examples(corpus["train"], JudgeSettings(max_contexts=10**6))
+    assert raw["move"] and all(heldout_half(t) == "train" for t, _ in raw["move"])
+    assert {m for _, m in raw["move"]} <= set(INTENTS)
+
+
+def test_denied_never_claims_do_not_count():
+    never = ("bad reviews are removed", "you will never run out of stock")
+    assert judge_checks.never_overlap("We can't remove reviews, nobody can.", never) == 0
+    assert judge_checks.never_overlap("Yes, we get the bad reviews removed.", never) == 1
+    assert judge_checks.never_overlap("You will never run out of stock again.", never) == 1
+    late = "It removes the bad reviews, so you never have to worry."  # negation after the claim
+    assert judge_checks.never_overlap(late, never) == 1
+    data_dump = _item("metric = rating; value = 4.3; peer median = 4.6")
+    assert judge_checks.check_reply(data_dump)["list_or_markup"] == 1
