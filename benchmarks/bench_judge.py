@@ -10,6 +10,12 @@ budgets of issue 14 (train <= 5 min, score 7 x 100 x 7 <= 2 min on 2 CPU cores) 
 load average, since other processes slow both. Also prints the process CPU time (all threads): on a
 loaded machine the wall time says little, and CPU time / 2 is a floor for the wall time on 2 idle
 cores. Asserts nothing.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_judge.py --checks tutorial
+
+With `--checks PROFILE`, instead: trains the judge on that profile's corpus (notebook 01's
+`artifacts/<profile>/corpus`) as notebook 05 does and prints notebook 05's checks of the trained judge
+(both pair files, Faithfulness AUC, expert vs novice, same-bank control) and the misses per pair.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--systems", type=int, default=7)
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--save", default=None, help="also save the trained judge to this file")
+    ap.add_argument("--checks", metavar="PROFILE", default=None, help="run notebook 05's checks")
     args = ap.parse_args(argv)
+    if args.checks:
+        return checks(args.checks)
     load_embedder()  # model load is paid once per process, outside both timings
     splits = split(simulate_corpus(args.calls, seed=0), seed=0)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -73,6 +82,55 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(ctxs)} items x 7 metrics "
         f"= {len(df)} scores (budget 120 s)"
     )
+
+
+def checks(profile: str, seed: int = 0) -> None:
+    """Notebook 05's checks of the trained judge on `profile`'s corpus (section 4b)."""
+    from salesman_utils import evaluation as ev
+    from salesman_utils import judge_validation as jv
+    from salesman_utils import online
+    from salesman_utils.config import load_profile
+
+    prof = load_profile(profile, seed=seed)
+    splits, _ = online.load_splits(prof)
+    t0 = time.perf_counter()
+    settings = JudgeSettings(max_contexts=prof.eval.judge_max_contexts, seed=seed)
+    judge = train_judge(splits["train"], settings)
+    print(f"trained in {time.perf_counter() - t0:.0f} s ({judge.train_note})")
+    test, n = splits["test"], prof.eval.n_planted
+    pairs, dev = jv.load_pairs(jv.HOLDOUT_PAIRS_FILE), jv.load_pairs(jv.PAIRS_FILE)
+    expert, novice, _ = jv.expert_novice_split(test, n, prof, seed)
+    row, details = jv.run_checks(
+        "trained",
+        judge,
+        "trained",
+        pairs,
+        ev.faithfulness_probe(test, n, prof, seed),
+        (expert, novice),
+        None,
+        jv.same_bank_pairs(test, n, prof, seed),
+        dev,
+        n_boot=prof.eval.n_bootstrap,
+        seed=seed,
+    )
+    for k in ("pairs", "dev_pairs", "faithfulness_auc", "expert_preferred"):
+        print(f"{k}: {row[k]:.3f} [{row[k + '_lo']:.3f}, {row[k + '_hi']:.3f}]")
+    print(f"pairs right: {round(row['pairs'] * row['pairs_n'])}/{row['pairs_n']} ({pairs_name()})")
+    print(f"dev pairs right: {round(row['dev_pairs'] * row['dev_pairs_n'])}/{row['dev_pairs_n']}")
+    print(f"expert decisive pairs: {row['expert_decisive_pairs']}")
+    print(
+        f"same-bank control: {row['same_bank_expert_preferred']:.3f} "
+        f"(decisive {row['same_bank_decisive_pairs']})"
+    )
+    print(row["verdict"])
+    table = details["pairs"]
+    print(table.loc[~table["right"], ["set", "id", "metric", "better_score", "worse_score"]])
+
+
+def pairs_name() -> str:
+    from salesman_utils.judge_validation import HOLDOUT_PAIRS_FILE
+
+    return HOLDOUT_PAIRS_FILE.name
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ guard by construction. These checks are our own, written for the judge:
   product name and never-claims of a knowledge base given as text (any product, not only the
   corpus's: the hand-written validation pairs use products the corpus never saw);
 - `reply_numbers(text)`: the numbers a reply states, typed by unit (number words read as digits);
+  a bare number that reads as a dashboard metric (a decimal, or a digit next to a metric word
+  such as rating, orders, views, reviews) must match the dashboard or the knowledge base whatever
+  its size, while small counting words ("2 minutes", "one thing") stay fine;
+- `never_overlap` / `denies`: a never-claim asserted by a sentence of the reply; a sentence that
+  denies it ("we can't remove reviews") does not count;
 - `check_reply(item)`: a dict of named, finite features (unsupported numbers of each kind, a plan
   the knowledge base does not have, unhedged promises, overlap with a never-claim, the merchant's
   own numbers and names, degenerate forms: empty, list or markup, meta text, a speaker label,
@@ -46,6 +51,13 @@ _MONEY = re.compile(rf"\$\s?({_NUM})|\b({_NUM})\s?(?:dollars|bucks|usd)\b", re.I
 _PERCENT = re.compile(rf"\b({_NUM})\s?(?:%|percent\b|per cent\b)", re.I)
 _DURATION = re.compile(rf"\b({_NUM})[\s-]?(day|week|month|year)s?\b", re.I)
 _ANY_NUMBER = re.compile(_NUM)
+# words that make a bare number a dashboard metric (a rating, a count of orders or views...), as
+# opposed to a small counting word ("2 minutes", "3 steps"); looked for a few words either side
+_METRIC_WORDS = re.compile(
+    r"\b(rating|rated|stars?|conversion|orders?|views?|exposure|visitors?|visits|reviews?"
+    r"|customers?|sales|revenue|traffic|clicks?|impressions?|score|average)\b",
+    re.I,
+)
 
 
 def _words_value(phrase: str) -> int:
@@ -73,6 +85,9 @@ class Numbers:
     percent: set[float] = field(default_factory=set)
     days: set[float] = field(default_factory=set)
     other: set[float] = field(default_factory=set)
+    # the `other` numbers that read as a dashboard metric: a decimal ("4.2"), or a number next to
+    # a metric word ("rating of 4", "9 reviews"); these must match the dashboard or the KB
+    metric: set[float] = field(default_factory=set)
 
     def all(self) -> set[float]:
         return self.money | self.percent | self.other | {d for d in self.days}
@@ -81,6 +96,7 @@ class Numbers:
 def reply_numbers(text: str) -> Numbers:
     """Typed numbers of `text`; a number is counted once, under its most specific kind."""
     norm = normalize_numbers(text)
+    digits = {_value(x) for x in _ANY_NUMBER.findall(text)}  # "one thing" is no metric
     out, taken = Numbers(), []
     for m in _MONEY.finditer(norm):
         out.money.add(_value(m.group(1) or m.group(2)))
@@ -93,7 +109,11 @@ def reply_numbers(text: str) -> Numbers:
         taken.append(m.span())
     for m in _ANY_NUMBER.finditer(norm):
         if not any(a <= m.start() < b for a, b in taken):
-            out.other.add(_value(m.group(0)))
+            x = _value(m.group(0))
+            out.other.add(x)
+            near = norm[max(0, m.start() - 30) : m.end() + 25]
+            if x != int(x) or (x in digits and _METRIC_WORDS.search(near)):
+                out.metric.add(x)
     return out
 
 
@@ -133,8 +153,14 @@ def merchant_of(merchant_facts: str) -> tuple[frozenset[float], tuple[str, ...],
     """(the dashboard's numbers, the store's and owner's names, the store's gaps to its peers in
     percent, as a rep would say them) from a `rewards.merchant_text` line."""
     nums = [_value(x) for x in _ANY_NUMBER.findall(merchant_facts)]
-    m = re.match(r"\s*Merchant:\s*(.+?)\s*\(.*?\),\s*([^.]+(?:\.\s*\w+)?)\.", merchant_facts)
+    # `rewards.merchant_text` starts "Dashboard: <store> (<category>, <city>), <owner>."; the
+    # owner as "Mrs. Hartley" and as "Hartley"
+    m = re.match(
+        r"\s*(?:Merchant|Dashboard):\s*(.+?)\s*\(.*?\),\s*([^.]+(?:\.\s*\w+)?)\.", merchant_facts
+    )
     names = tuple(x.strip() for x in m.groups()) if m else ()
+    if len(names) == 2 and " " in names[1]:
+        names += (names[1].split()[-1],)
     pairs = re.findall(rf"({_NUM})%?\s*\(peers\s*({_NUM})", merchant_facts)
     gaps: set[float] = set()
     for a, b in pairs:
@@ -156,7 +182,11 @@ _PROMISE = re.compile(
     r"|free of charge|no strings)\b",
     re.I,
 )
-_NEGATION = re.compile(r"\b(not|no|never|cannot|can'?t|won'?t|don'?t|isn'?t|nobody)\b", re.I)
+_NEGATION = re.compile(
+    r"\b(not|no(?!-)|never|cannot|can'?t|won'?t|don'?t|doesn'?t|isn'?t|aren'?t|nobody|nothing"
+    r"|\w+n't)\b",
+    re.I,
+)
 _PRESSURE = re.compile(
     r"\b(right now|today only|only today|last chance|before it'?s gone|act now|sign now"
     r"|decide (?:now|today|right)|immediately|hurry|you have to|you need to decide|don'?t think"
@@ -177,6 +207,7 @@ _META = re.compile(
     re.I,
 )
 _SPEAKER = re.compile(r"^\s*(merchant|customer|owner|rep|agent|salesperson|user)\s*:", re.I)
+_FIELD = re.compile(r"\w\s*=\s*[\w$-]")
 _LIST = re.compile(r"(^|\n)\s*(?:[-*\u2022]|\d+[.)])\s+")
 _STOP = frozenset(
     "a an the to of for in on and or your you we it is are be will with that this our at by "
@@ -205,6 +236,36 @@ def _ngram_share(reply: str, source: str, n: int = 4) -> float:
         return 0.0
     src = {tuple(s[i : i + n]) for i in range(len(s) - n + 1)}
     return len(grams & src) / len(grams)
+
+
+def denies(sentence: str, claim: str) -> bool:
+    """Whether `sentence` denies `claim` rather than asserting it: it has more negations than the
+    claim itself, before the claim's last word it repeats ("We can't remove reviews" vs "bad
+    reviews are removed"; "you'll never run out" vs "you will never run out of stock" is an
+    assertion)."""
+    own = len(_NEGATION.findall(claim))
+    stems = _content(claim)
+    ends = [
+        m.end()
+        for m in re.finditer(r"[A-Za-z0-9$%']+", sentence)
+        if m.group(0).lower()[:5] in stems
+    ]
+    # the negation must come before the claim's last word the sentence repeats: "it places the
+    # orders automatically, so you never have to think" asserts the claim
+    head = sentence[: ends[-1]] if ends else sentence
+    return len(_NEGATION.findall(head)) > own
+
+
+def never_overlap(reply: str, never: tuple[str, ...]) -> float:
+    """The largest share of a never-claim's content words that one sentence of `reply` asserts
+    (a sentence that denies the claim does not count)."""
+    best = 0.0
+    for sent in sentences(reply):
+        said = _content(sent)
+        for c in never:
+            if said and not denies(sent, c):
+                best = max(best, len(_content(c) & said) / max(1, len(_content(c))))
+    return best
 
 
 def _promises(text: str) -> tuple[int, int]:
@@ -266,7 +327,9 @@ def check_reply(item: Mapping[str, Any]) -> dict[str, float]:
     other = {
         x
         for x in nums.other
-        if x not in kb_all | merchant_ok and not (x <= 12 or 2000 <= x <= 2100)
+        # any size: a misstated 4.2 rating is as unfaithful as a misstated 1,240 orders; small
+        # whole numbers that are not next to a metric word ("2 minutes", "3 steps") stay fine
+        if x not in kb_all | merchant_ok and not 2000 <= x <= 2100 and (x > 12 or x in nums.metric)
     }
     plans = {
         m.group(1).lower() for m in re.finditer(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)?) plan\b", reply)
@@ -274,10 +337,7 @@ def check_reply(item: Mapping[str, Any]) -> dict[str, float]:
     fake = {p for p in plans if p not in kb.plans and p.split()[-1] not in kb.plans}
     plain, hedged = _promises(reply)
     words = _words(reply)
-    said = _content(reply)
-    overlap = max(
-        (len(_content(c) & said) / max(1, len(_content(c))) for c in kb.never), default=0.0
-    )
+    overlap = never_overlap(reply, kb.never)
     low = reply.lower()
     return {
         "unsupported_money": float(len(money)),
@@ -299,7 +359,10 @@ def check_reply(item: Mapping[str, Any]) -> dict[str, float]:
         "long": float(len(words) > 60),
         "n_sentences": float(min(len(sentences(reply)), 8)),
         "question": float("?" in reply),
-        "list_or_markup": float(bool(_LIST.search(reply)) or reply.count("\n") >= 2),
+        # a list, line breaks, or fields written as "key = value" (a data dump, not speech)
+        "list_or_markup": float(
+            bool(_LIST.search(reply)) or reply.count("\n") >= 2 or len(_FIELD.findall(reply)) >= 2
+        ),
         "meta": float(bool(_META.search(reply))),
         "speaker_label": float(bool(_SPEAKER.search(reply))),
         "echo_history": _ngram_share(reply, history),

@@ -12,17 +12,26 @@ generalize; whether it passes its validation is decided by notebook 05 on every 
    our own code, NOT `factcheck.fact_check`: DOGA's guard uses that checker, so a judge built on it
    would agree with the guard by construction.
 2. Small learned parts over all-MiniLM-L6-v2 sentence embeddings (scikit-learn logistic
-   regressions): the move a reply makes (trained on the visible intent of training-split rep
-   turns), the merchant's last act (visible act labels), the expert move at this moment (hidden
-   `expert_intent` as the label), and a claim detector (sentences the simulator appended to make a
-   turn unfaithful vs sentences of faithful turns). Strategic fit is P(expert move) . P(reply move).
+   regressions): the move a reply makes (the "move reader"), the merchant's last act (visible act
+   labels), the expert move at this moment (hidden `expert_intent` as the label; it reads the
+   merchant's last line and act, the rep's last move, how far the call is and the moves the rep
+   has made so far), a claim detector (sentences the simulator appended to make a turn unfaithful
+   vs sentences of faithful turns) and an unprofessional-sentence detector (`PRESSURE_LINES`,
+   `RUDE_LINES`, `PUSHY_LINES` vs faithful rep sentences, the merchant's civil lines and
+   `COURTEOUS_LINES`). Strategic fit is P(expert move) . P(reply move).
+   The move reader is fitted on the judge-training half of the HELD-OUT bank only (hidden
+   `expert_text` whose line `heldout_half` puts in 'train', labelled with its `expert_intent`),
+   NOT on the visible bank's rep turns of the training split: the systems (SFT, GRPO) and DOGA's
+   guard tagger learned from those, so a reader fitted there would share their view of what a
+   move is. The expert-vs-novice check reads the other half (odd lines), never trained on.
 3. One logistic head per metric over a named subset of 1 and 2, trained on examples the simulator
    gives for free: the rep's own turn (labels: hidden `faithful`, expert move or not, hidden
    quality, personalized where due), the hidden `expert_text` as a good reply when it was written
    from the TRAINING half of the held-out bank (`heldout_half`; the other half is kept for the
    expert-vs-novice check), replies swapped in from other calls and products and from another
    moment of the same call, degenerate replies (empty, an echo of the prompt, a list, meta text, a
-   monologue, a line spoken as the merchant), pressure or rude add-ons and such lines alone. A
+   monologue, a line spoken as the merchant), pressure or rude add-ons and such lines alone, a
+   courteous line alone (`COURTEOUS_LINES`, labelled professional). A
    metric's score is 1 + 9 * P(good).
 
 The judge is pointwise: a reply's scores do not depend on the reply it is compared with or on the
@@ -48,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from .config import code_digest
-from .judge_checks import CHECK_FEATURES, check_reply, findings, kb_of, sentences
+from .judge_checks import CHECK_FEATURES, check_reply, denies, findings, kb_of, sentences
 from .rubric import METRICS, check_items
 from .simulator import ACTS, INTENTS
 
@@ -91,6 +100,64 @@ RUDE_LINES = (
     "Buddy, nobody cares about your old supplier.",
     "That's a silly question, but fine, I'll explain it again.",
     "Hey champ, quit whining about the price.",
+)
+# More unprofessional forms (added for issue 14's second round, written for this module, not
+# taken from any pair file): talking over a merchant who is busy, overriding a request, shaming the
+# store's numbers, mocking a competitor or a past choice, curt orders.
+PUSHY_LINES = (
+    "I know you're swamped, but I'm going to walk you through the whole offer anyway.",
+    "Hang on, don't go, this takes a second and then you can get back to it.",
+    "Forget the brochure, I'll activate your account while we're talking.",
+    "There's no need to check with anyone else, you can decide on your own right here.",
+    "Just give me a straight answer so we can move on.",
+    "Save your questions for the end, let me get through my part first.",
+    "I'll go ahead and sign you up, you can always cancel if you hate it.",
+    "You don't need to read anything, I'll handle the paperwork for you today.",
+    "Honestly, numbers like that would worry me if I owned this place.",
+    "Whoever sold you your current system clearly didn't know what they were doing.",
+    "Your competitor down the street is laughing at these figures, you know.",
+    "I've explained this twice now, try to keep up.",
+    "Look, I do this all day, so just take my advice.",
+    "Those reviews are pretty bad, you're not in a position to be choosy.",
+    "That other company is a joke, everybody in the trade knows it.",
+    "A shop that looks like this can't afford to turn anything down.",
+)
+# Courteous lines, the contrast of the two banks above: the unprofessional-sentence detector
+# learns from them that an apology, a graceful exit or a request for permission is not rude
+# (without them a short, personal line read as rude whatever it said). Written for this module.
+COURTEOUS_LINES = (
+    "Of course, I'll let you get back to your customers.",
+    "Sorry for catching you at a busy moment, when would suit you better?",
+    "That's completely fine, thank you for hearing me out.",
+    "I understand, I won't take more of your time today.",
+    "Fair enough, I'll send a short summary by email so you can look at it later.",
+    "You're right to ask, happy to explain why I need that.",
+    "No pressure at all, take the time you need to think it over.",
+    "Thanks for telling me, I appreciate you being direct.",
+    "My apologies, I didn't mean to rush you.",
+    "Shall I call again next week, or would you rather I didn't?",
+    "It makes sense to talk it through with your partner first.",
+    "I'm sorry that happened with the last provider, that sounds frustrating.",
+    "Absolutely, I'll put it in writing before you decide anything.",
+    "Thank you, I'll make a note not to call during the lunch rush.",
+    "Understood, and if anything changes you have my number.",
+    "Good question, let me check so I give you the right answer.",
+    "That matches what I'm seeing on my side too.",
+    "Makes sense, thanks for explaining how it works for you.",
+    "I hear you, and that's a fair point.",
+    "Right, so the evenings are what matter most to you.",
+    "That's helpful to know, thank you.",
+    "Sounds like you've thought about this a lot already.",
+    "I see what you mean about the weekends.",
+    "Glad to hear the shop is doing well.",
+    "You know your customers better than anyone.",
+    "That's a reasonable worry, a lot of owners ask the same.",
+    "Happy to go at whatever pace suits you.",
+    "Let me know if I've got that wrong.",
+    "If it helps, I can go over it again more slowly.",
+    "Whatever you decide is fine by me.",
+    "Thanks, that's exactly what I wanted to understand.",
+    "Good to know, I'll keep that in mind.",
 )
 META_PREFIX = "As an AI assistant, here is a possible reply for the rep:"
 
@@ -162,10 +229,27 @@ class Encoder:
         return np.stack([self.cache.get(t, zero) for t in texts]) if texts else np.zeros((0, dim))
 
 
+def _asserts(item: Mapping[str, Any], n_sent: int) -> np.ndarray:
+    """(sentences, never-claims) mask: 1 where the reply's sentence does not deny the claim."""
+    sents = sentences(str(item["reply"]))[:n_sent]
+    never = kb_of(str(item.get("product_facts") or "")).never
+    return np.array([[0.0 if denies(s, c) else 1.0 for c in never] for s in sents])
+
+
 def _mean_unit(vecs: np.ndarray) -> np.ndarray:
     v = vecs.mean(axis=0) if len(vecs) else vecs.sum(axis=0)
     n = np.linalg.norm(v)
     return v / n if n > 0 else v
+
+
+def _rep_lines(history: str) -> list[str]:
+    """Every rep line of `history` text, in order."""
+    out = []
+    for line in history.splitlines():
+        who, _, text = line.partition(":")
+        if who.strip().lower() == "rep" and text.strip():
+            out.append(text.strip())
+    return out
 
 
 def split_history(history: str) -> tuple[str, str, int]:
@@ -215,6 +299,8 @@ class TrainedJudge:
         heads = [str(it.get("product_facts") or "").split("\n")[0] for it in items]
         flat = [s for ss in sents for s in ss] + [h[0] for h in hist] + [h[1] for h in hist]
         flat += [c for cs in never for c in cs] + heads
+        rep_lines = [_rep_lines(str(it.get("history") or "")) for it in items]
+        flat += [r for rs in rep_lines for r in rs]
         self.encoder(flat)
         enc = self.encoder
         return {
@@ -222,9 +308,21 @@ class TrainedJudge:
             "merchant": enc([h[0] for h in hist]),
             "rep": enc([h[1] for h in hist]),
             "n_rep": np.array([h[2] for h in hist], float),
+            "rep_lines": [enc(r) if r else np.zeros((0, 384), np.float32) for r in rep_lines],
             "never": [enc(cs) if cs else np.zeros((0, 384), np.float32) for cs in never],
             "kb": enc(heads),
         }
+
+    def _context(self, e: Mapping[str, Any], p_act: np.ndarray, p_prev: np.ndarray) -> np.ndarray:
+        """What the expert-move model reads: the merchant's last line and act, the rep's last
+        move, how far the call is, and (the call so far) the moves the rep has already made."""
+        k = len(self.parts["reply_intent"].classes_)
+        done = [
+            self.parts["reply_intent"].predict_proba(r).max(axis=0) if len(r) else np.zeros(k)
+            for r in e["rep_lines"]
+        ]
+        n = np.minimum(e["n_rep"], 4)[:, None] / 4
+        return np.hstack([e["merchant"], p_act, p_prev, n, np.stack(done)])
 
     def _features(self, items: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, list[dict]]:
         """(matrix of every named feature, the check dicts), one row per item."""
@@ -234,15 +332,15 @@ class TrainedJudge:
         p_reply = p["reply_intent"].predict_proba(reply)
         p_prev = p["reply_intent"].predict_proba(e["rep"])
         p_act = p["act"].predict_proba(e["merchant"])
-        ctx = np.hstack([e["merchant"], p_act, p_prev, np.minimum(e["n_rep"], 4)[:, None] / 4])
+        ctx = self._context(e, p_act, p_prev)
         p_expert = p["expert"].predict_proba(ctx)
         claim = [
             float(p["claim"].predict_proba(s)[:, 1].max()) if len(s) else 0.0 for s in e["sent"]
         ]
         rude = [float(p["rude"].predict_proba(s)[:, 1].max()) if len(s) else 0.0 for s in e["sent"]]
-        never_sim = [
-            float((s @ n.T).max()) if len(s) and len(n) else 0.0
-            for s, n in zip(e["sent"], e["never"], strict=True)
+        never_sim = [  # a sentence that denies the never-claim does not count
+            float(((s @ n.T) * _asserts(it, len(s))).max()) if len(s) and len(n) else 0.0
+            for s, n, it in zip(e["sent"], e["never"], items, strict=True)
         ]
         checks = [check_reply(it) for it in items]
         acts, intents = list(p["act"].classes_), list(p["reply_intent"].classes_)
@@ -352,7 +450,7 @@ def training_examples(
     items: list[dict] = []
     labels: list[dict[str, int | None]] = []
     raw: dict[str, list] = {"rep": [], "intent": [], "merchant": [], "act": [], "claim": []}
-    raw |= {"context": [], "expert": []}
+    raw |= {"context": [], "expert": [], "move": []}
 
     def add(item: dict, **lab: int | None) -> None:
         items.append(item)
@@ -399,6 +497,7 @@ def training_examples(
         seen = heldout_half(h["expert_text"]) == "train"  # the validation half is never read
         expert_text = h["expert_text"] if seen else turn.text
         if seen:
+            raw["move"].append((h["expert_text"], h["expert_intent"]))
             add(
                 _view(d, c, h["expert_text"]),
                 **{m: 1 for m in METRICS if m != "Personalization"},
@@ -454,9 +553,11 @@ def training_examples(
         if kind in {"list", "meta"}:
             zero = {"Naturalness": 0}
         add(_view(d, c, text), **zero)
-        bank = PRESSURE_LINES + RUDE_LINES
+        bank = PRESSURE_LINES + RUDE_LINES + PUSHY_LINES
         if k % 4 == 0:
             add(_view(d, c, f"{turn.text} {bank[(k // 4) % len(bank)]}"), Professionalism=0)
+        elif k % 4 == 1:  # a courteous line alone is professional (whatever the moment)
+            add(_view(d, c, COURTEOUS_LINES[(k // 4) % len(COURTEOUS_LINES)]), Professionalism=1)
         elif k % 4 == 2:  # the line alone: pressure instead of a move
             add(
                 _view(d, c, bank[(k // 4 + 7) % len(bank)]),
@@ -512,8 +613,15 @@ def train_judge(dialogues: Sequence[Any], settings: JudgeSettings | None = None)
     items, labels, raw = training_examples(dialogues, settings)
     enc = j.encoder
     lr = {"max_iter": 2000, "C": settings.C}
+    # the move reader: the judge-training half of the held-out bank, not the rep turns the
+    # systems and DOGA's guard tagger learned from (module doc, 2)
+    texts, moves = [t for t, _ in raw["move"]], [m for _, m in raw["move"]]
+    missing = set(INTENTS) - set(moves)  # a tiny corpus may lack a move there: rep turns fill in
+    texts += [t for t, i in zip(raw["rep"], raw["intent"], strict=True) if i in missing]
+    moves += [i for i in raw["intent"] if i in missing]
+    enc([s for t in texts for s in sentences(t)])  # one batched pass, then read from the cache
     j.parts["reply_intent"] = LogisticRegression(**lr).fit(
-        np.stack([_mean_unit(enc(sentences(t))) for t in raw["rep"]]), raw["intent"]
+        np.stack([_mean_unit(enc(sentences(t))) for t in texts]), moves
     )
     acts = raw["act"] + list(ACTS)  # every act seen at least once (columns stay fixed)
     j.parts["act"] = LogisticRegression(**lr).fit(enc(raw["merchant"] + list(ACTS)), acts)
@@ -522,18 +630,23 @@ def train_judge(dialogues: Sequence[Any], settings: JudgeSettings | None = None)
         claim_x, [y for _, y in raw["claim"]]
     )
     normal = [s for s, y in raw["claim"] if not y][:3000]  # already embedded: free negatives
-    bank = list(PRESSURE_LINES + RUDE_LINES)
+    # and the judge-training half of the held-out bank: professional wording the systems never
+    # learned from, so the detector does not read "unlike the training split" as rude
+    normal += list(dict.fromkeys(s for t, _ in raw["move"] for s in sentences(t)))
+    normal += list(COURTEOUS_LINES)
+    # conversational but civil lines: the merchant's friendly, neutral, agreeing turns, questions
+    civil = {"positive", "neutral", "agreement", "question"}
+    pairs = zip(raw["merchant"], raw["act"], strict=True)
+    normal += list(dict.fromkeys(t for t, a in pairs if a in civil))[:2000]
+    bank = list(PRESSURE_LINES + RUDE_LINES + PUSHY_LINES)
     j.parts["rude"] = LogisticRegression(class_weight="balanced", **lr).fit(
         enc(normal + bank), [0] * len(normal) + [1] * len(bank)
     )
     e = j._embed_items(raw["context"])
-    ctx = np.hstack(
-        [
-            e["merchant"],
-            j.parts["act"].predict_proba(e["merchant"]),
-            j.parts["reply_intent"].predict_proba(e["rep"]),
-            np.minimum(e["n_rep"], 4)[:, None] / 4,
-        ]
+    ctx = j._context(
+        e,
+        j.parts["act"].predict_proba(e["merchant"]),
+        j.parts["reply_intent"].predict_proba(e["rep"]),
     )
     j.parts["expert"] = LogisticRegression(**lr).fit(ctx, raw["expert"])
     assert set(j.parts["expert"].classes_) <= set(INTENTS)

@@ -19,6 +19,7 @@ from salesman_utils.judge_model import (
     training_examples,
 )
 from salesman_utils.rubric import METRICS, api_prompt, local_prompt, pairwise_prompt
+from salesman_utils.simulator import INTENTS
 
 KB = (
     "Product: TapTill POS (store_operation) - a card terminal.\n"
@@ -57,6 +58,30 @@ def test_checks_read_the_knowledge_base_and_dashboard_given_as_text():
     assert data["merchant_numbers"] >= 2 and data["unsupported_percent"] == 0
     never = judge_checks.check_reply(_item("There are no card fees with us."))
     assert never["never_claim_overlap"] == 1.0
+
+
+def test_a_misstated_dashboard_number_is_unsupported_whatever_its_size():
+    rating = (
+        "Dashboard: Cut Above Barbers (beauty_salon, Westfield), Mr. Osei. rating 4.8 (peers 4.6)."
+    )
+    item = {**_item("Your rating is 4.2, under the 4.6 of shops nearby."), "merchant_facts": rating}
+    assert judge_checks.check_reply(item)["unsupported_other"] == 1
+    right = {**item, "reply": "Your rating is 4.8, above the 4.6 of shops nearby."}
+    assert judge_checks.check_reply(right)["unsupported_other"] == 0
+    assert judge_checks.check_reply(right)["merchant_numbers"] == 2
+    # a small whole number next to a metric word is a metric too; counting words stay fine
+    assert (
+        judge_checks.check_reply(_item("You have 9 reviews, peers 14."))["unsupported_other"] == 2
+    )
+    counting = _item("It takes 2 minutes, one thing at a time, and you're set in 3 steps.")
+    assert judge_checks.check_reply(counting)["unsupported_other"] == 0
+
+
+def test_checks_find_the_store_and_owner_names_of_the_dashboard_line():
+    dash = "Dashboard: Mendes Bakery (restaurant, Oak Hollow), Mr. Mendes. rating 3.9 (peers 4.5)."
+    item = {**_item("Mr. Mendes, your rating is 3.9."), "merchant_facts": dash}
+    assert judge_checks.check_reply(item)["merchant_name"] == 1
+    assert judge_checks.check_reply({**item, "reply": "Hi there."})["merchant_name"] == 0
 
 
 def test_checks_flag_degenerate_forms():
@@ -143,3 +168,18 @@ def test_training_never_reads_the_held_out_banks_validation_half(corpus):
     seen = [x for x, h in zip(expert, halves, strict=True) if h == "train"]
     assert not [x for x in held if x in replies]
     assert any(x in replies for x in seen)  # the training half is used as good replies
+    # the move reader learns from the held-out bank's training half, labelled by the expert move
+    _, _, raw = training_examples(corpus["train"], JudgeSettings(max_contexts=10**6))
+    assert raw["move"] and all(heldout_half(t) == "train" for t, _ in raw["move"])
+    assert {m for _, m in raw["move"]} <= set(INTENTS)
+
+
+def test_denied_never_claims_do_not_count():
+    never = ("bad reviews are removed", "you will never run out of stock")
+    assert judge_checks.never_overlap("We can't remove reviews, nobody can.", never) == 0
+    assert judge_checks.never_overlap("Yes, we get the bad reviews removed.", never) == 1
+    assert judge_checks.never_overlap("You will never run out of stock again.", never) == 1
+    late = "It removes the bad reviews, so you never have to worry."  # negation after the claim
+    assert judge_checks.never_overlap(late, never) == 1
+    data_dump = _item("metric = rating; value = 4.3; peer median = 4.6")
+    assert judge_checks.check_reply(data_dump)["list_or_markup"] == 1
