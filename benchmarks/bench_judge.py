@@ -98,7 +98,7 @@ def checks(profile: str, seed: int = 0) -> None:
     judge = train_judge(splits["train"], settings)
     print(f"trained in {time.perf_counter() - t0:.0f} s ({judge.train_note})")
     test, n = splits["test"], prof.eval.n_planted
-    pairs, dev = jv.load_pairs(jv.HOLDOUT_PAIRS_FILE), jv.load_pairs(jv.PAIRS_FILE)
+    pairs, dev = jv.load_pairs(jv.HOLDOUT_PAIRS_FILE), jv.load_dev_pairs()
     expert, novice, _ = jv.expert_novice_split(test, n, prof, seed)
     row, details = jv.run_checks(
         "trained",
@@ -124,7 +124,9 @@ def checks(profile: str, seed: int = 0) -> None:
     )
     print(row["verdict"])
     table = details["pairs"]
-    print(table.loc[~table["right"], ["set", "id", "metric", "better_score", "worse_score"]])
+    print(
+        table.loc[~table["right"], ["set", "file", "id", "metric", "better_score", "worse_score"]]
+    )
 
 
 def pairs_name() -> str:

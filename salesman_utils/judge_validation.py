@@ -33,8 +33,13 @@ import yaml
 from .rubric import CAPABILITIES, METRICS
 
 PAIRS_FILE = Path(__file__).resolve().parents[1] / "data" / "judge_pairs.yaml"  # development set
-# written after the trained judge was frozen; the pass rule reads this one (PAIRS_FILE is dev)
-HOLDOUT_PAIRS_FILE = PAIRS_FILE.with_name("judge_pairs_holdout.yaml")
+# Held-out set 1: written after the round-1 judge was frozen and scored once; the round-2 judge was
+# revised with its misses in view, so it is now a development set too (`DEV_PAIRS_FILES`).
+SEEN_HOLDOUT_PAIRS_FILE = PAIRS_FILE.with_name("judge_pairs_holdout.yaml")
+# Held-out set 2: written (sealed from the judge's developer) while the round-2 judge was revised,
+# read only after it was frozen (commit ea5bda9); the pass rule reads this one.
+HOLDOUT_PAIRS_FILE = PAIRS_FILE.with_name("judge_pairs_holdout2.yaml")
+DEV_PAIRS_FILES = (PAIRS_FILE, SEEN_HOLDOUT_PAIRS_FILE)
 PAIR_FIELDS = ("id", "product", "merchant", "history", "capability", "metric", "better", "worse")
 PAIR_FIELDS += ("reason",)
 THRESHOLDS = {"pairs": 0.85, "faithfulness_auc": 0.85, "expert_preferred": 0.75, "flip": 0.10}
@@ -86,6 +91,35 @@ def load_pairs(path: str | Path = PAIRS_FILE) -> dict[str, Any]:
     return {"products": products, "merchants": data["merchants"], "pairs": data["pairs"]}
 
 
+def merge_pair_sets(sets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Several loaded pair files as one set, each pair tagged with its file's name (`set`);
+    products, merchants and pair ids must not collide across the files (ValueError naming them)."""
+    out: dict[str, Any] = {"products": {}, "merchants": {}, "pairs": []}
+    ids: set[str] = set()
+    for name, data in sets.items():
+        for key in ("products", "merchants"):
+            clash = set(out[key]) & set(data[key])
+            if clash:
+                raise ValueError(
+                    f"merge_pair_sets: {key} {sorted(clash)} in more than one set ({name})"
+                )
+            out[key].update(data[key])
+        clash = ids & {p["id"] for p in data["pairs"]}
+        if clash:
+            raise ValueError(
+                f"merge_pair_sets: pair ids {sorted(clash)} in more than one set ({name})"
+            )
+        ids |= {p["id"] for p in data["pairs"]}
+        out["pairs"] += [{**p, "set": name} for p in data["pairs"]]
+    return out
+
+
+def load_dev_pairs() -> dict[str, Any]:
+    """Every development pair file (`DEV_PAIRS_FILES`: the pairs the judge was revised with in view)
+    as one set, each pair tagged with its file's stem."""
+    return merge_pair_sets({f.stem: load_pairs(f) for f in DEV_PAIRS_FILES})
+
+
 def pair_items(data: Mapping[str, Any]) -> tuple[list[dict], list[dict], pd.DataFrame]:
     """(better items, worse items, one row per pair: id, metric, capability, reason, words)."""
     from .factcheck import product_facts_text
@@ -108,6 +142,7 @@ def pair_items(data: Mapping[str, Any]) -> tuple[list[dict], list[dict], pd.Data
                 "metric": p["metric"],
                 "capability": p["capability"],
                 "better_longer": len(str(p["better"])) > len(str(p["worse"])),
+                "file": p.get("set", ""),
                 "reason": p["reason"],
             }
         )
@@ -340,7 +375,9 @@ def run_checks(
     fn = score_fn(judge_obj, kind, seed)
     acc, pair_table = pairs_accuracy(fn, pairs, limit=pair_limit)
     dev = {"accuracy": np.nan, "lo": np.nan, "hi": np.nan, "n": 0}
-    if dev_pairs is not None:  # reported beside, never counted: the judge was revised on it
+    if (
+        dev_pairs is not None
+    ):  # reported beside, never counted: the judge was revised with it in view
         dev, dev_table = pairs_accuracy(fn, dev_pairs, limit=pair_limit)
         pair_table = pd.concat([pair_table.assign(set="held-out"), dev_table.assign(set="dev")])
     items, has_violation = planted

@@ -13,13 +13,18 @@ from salesman_utils.factcheck import DATA_DIR, load_products
 from salesman_utils.rubric import CAPABILITIES, METRICS
 
 
-@pytest.fixture(scope="module", params=["dev", "holdout"])
+ALL_PAIR_FILES = (*jv.DEV_PAIRS_FILES, jv.HOLDOUT_PAIRS_FILE)
+
+
+@pytest.fixture(scope="module", params=[f.stem for f in ALL_PAIR_FILES])
 def pairs(request):
-    return jv.load_pairs(jv.PAIRS_FILE if request.param == "dev" else jv.HOLDOUT_PAIRS_FILE)
+    return jv.load_pairs(jv.PAIRS_FILE.with_name(request.param + ".yaml"))
 
 
-def test_holdout_set_uses_products_and_merchants_of_neither_the_corpus_nor_the_dev_set():
-    dev, hold = jv.load_pairs(jv.PAIRS_FILE), jv.load_pairs(jv.HOLDOUT_PAIRS_FILE)
+def test_holdout_set_uses_products_and_merchants_of_neither_the_corpus_nor_the_dev_sets():
+    dev, hold = jv.load_dev_pairs(), jv.load_pairs(jv.HOLDOUT_PAIRS_FILE)
+    assert jv.HOLDOUT_PAIRS_FILE not in jv.DEV_PAIRS_FILES
+    assert {p["set"] for p in dev["pairs"]} == {f.stem for f in jv.DEV_PAIRS_FILES}
     names = {p.name for p in load_products().values()} | {p.name for p in dev["products"].values()}
     used = {p["product"] for p in hold["pairs"]}
     assert len(used) >= 2 and not {hold["products"][u].name for u in used} & names
@@ -27,6 +32,12 @@ def test_holdout_set_uses_products_and_merchants_of_neither_the_corpus_nor_the_d
         m["name"] for m in dev["merchants"].values()
     }
     assert not {p["id"] for p in hold["pairs"]} & {p["id"] for p in dev["pairs"]}
+
+
+def test_merging_pair_sets_refuses_a_shared_product():
+    one = jv.load_pairs(jv.PAIRS_FILE)
+    with pytest.raises(ValueError, match="products .* in more than one set"):
+        jv.merge_pair_sets({"a": one, "b": one})
 
 
 def test_pair_set_covers_every_metric_and_capability_on_unseen_products(pairs):
