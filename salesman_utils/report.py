@@ -616,9 +616,11 @@ def render_results_section(profile: Profile | str) -> str:
         out += [
             "### Judge validation\n",
             "Every judge gets the same checks (notebook 05): the hand-written pairs of "
-            "`data/judge_pairs_holdout.yaml` (written after the trained judge was frozen; products "
-            "the corpus never uses; no judge trains on them; beside them the development set "
-            "`data/judge_pairs.yaml`, which the trained judge was revised on and so is no test), "
+            "`data/judge_pairs_holdout2.yaml` (written sealed from the judge's developer and read only "
+            "after the trained judge was frozen; products the corpus never uses; no judge trains on "
+            "them; beside them the development pairs `data/judge_pairs.yaml` and "
+            "`data/judge_pairs_holdout.yaml`, which the trained judge was revised with in view, so "
+            "they are no test), "
             "the Faithfulness AUC against planted violations, expert vs novice preference (expert "
             "replies from the held-out bank's half the trained judge never learns from; beside it "
             "a same-bank control, which must clear the same threshold) and order flips (n/a for a pointwise judge: two "

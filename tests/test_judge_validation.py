@@ -12,7 +12,6 @@ from salesman_utils import judge_validation as jv
 from salesman_utils.factcheck import DATA_DIR, load_products
 from salesman_utils.rubric import CAPABILITIES, METRICS
 
-
 ALL_PAIR_FILES = (*jv.DEV_PAIRS_FILES, jv.HOLDOUT_PAIRS_FILE)
 
 
