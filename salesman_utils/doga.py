@@ -4,11 +4,14 @@ A DOGA turn: the `IntentClassifier` proposes the next intent, the `IntentFSM` re
 forbids, the script library returns the best outline of that intent for this context, `fill`
 personalizes its template with the merchant's visible data, the prompt is assembled (knowledge base,
 merchant dashboard, move, outline), one batched `backend.chat` call writes the replies, and the guard
-fact-checks each reply against the product: an unfaithful reply is regenerated (another seed) up to
-`profile.doga.guard_retries` times, then replaced by the filled template; a faithful reply that does
-not carry the planned intent (read by the `ReplyTagger`, `check_intent=True`, our addition: the
-135M default model often ignores the outline) is replaced by the template too. Every action is
-counted (checked, flagged, regenerated, template, off_intent, empty).
+fact-checks each reply against the product. A reply fails when it is unfaithful, when it does not
+carry the planned intent (read by the agent's own `ReplyTagger`, `check_intent=True`, our addition:
+the 135M default model often ignores the outline; soft rule in `_off_intent`), or when the merchant
+pushed on the price and it states no knowledge-base price or promotion (`states_price`). A failing
+reply is regenerated (another seed, one batched call per round) up to `profile.doga.guard_retries`
+times, then replaced by the filled template (the price line after a price push): the template is
+the last resort. Every action is counted (checked, flagged, regenerated, retried_off_intent,
+retried_no_price, template, off_intent, no_price, empty).
 `PlainAgent` gets the same knowledge base and dashboard in its prompt, but no intent or outline.
 
 Batching: `respond_all(agents, states)` plans every state, then makes ONE chat call per backend
