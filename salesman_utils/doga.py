@@ -364,6 +364,7 @@ class DOGAAgent(BaseAgent):
         self.check_intent = check_intent  # off-outline replies -> retried, then the template
         cut = self.profile.doga.intent_min_proba if intent_min_proba is None else intent_min_proba
         self.intent_min_proba = float(cut)  # see `_off_intent`
+        self.retry_off_intent = bool(self.profile.doga.retry_off_intent)
 
     def _outline(
         self, intent: str, history: Sequence[Turn], product: Product, merchant: MerchantProfile
@@ -603,7 +604,12 @@ def guard_replies(
         todo = [
             i
             for i in guarded
-            if (viol[i] or i in off or i in no_price) and agents[i].guard_retries >= attempt
+            if (
+                viol[i]
+                or i in no_price
+                or (i in off and getattr(agents[i], "retry_off_intent", True))
+            )
+            and agents[i].guard_retries >= attempt
         ]
         if not todo:
             break

@@ -263,6 +263,12 @@ def test_off_intent_reply_is_retried_before_the_template(classifier, fsm, tagger
     assert turn.reply == turn.outline[-1].removeprefix("Say something like: ")
     assert turn.guard["template"] == turn.guard["off_intent"] == 1
     assert turn.guard["regenerated"] == 2
+    backend = FakeBackend([off, on])
+    once = DOGAAgent(backend, None, classifier, fsm, product, merchant, guard_retries=1, **kw)
+    once.retry_off_intent = False  # doga.retry_off_intent: false = swapped at once (no retry cost)
+    turn = once.respond(AgentState())
+    assert turn.guard["off_intent"] == 1 and "regenerated" not in turn.guard
+    assert backend.calls == [1]
 
 
 class _StubModel:
