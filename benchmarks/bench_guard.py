@@ -235,7 +235,9 @@ def pushy_run(prof, parts, splits, variant: str, cache: Path):
     }
 
 
-def contexts_run(prof, parts, splits, cut: float, retries: int, n: int, cache: Path):
+def contexts_run(
+    prof, parts, splits, cut: float, retries: int, n: int, cache: Path, offset: int = 0
+):
     """DOGA (base model) on `n` held-out rep-turn contexts (one per test call, a seeded turn, as
     the agent hears the call: `agent_view_histories`), ONE batch + the guard's retry rounds. From
     the same run: the rule of HEAD (top tag only; an off-intent draft is swapped at once) read on
@@ -250,7 +252,7 @@ def contexts_run(prof, parts, splits, cut: float, retries: int, n: int, cache: P
 
     rng = np.random.default_rng(0)
     states = []
-    for d in splits["test"][:n]:
+    for d in splits["test"][offset : offset + n]:
         hists = agent_view_histories([d], parts.act_tagger)
         k = int(rng.integers(0, len(hists)))
         states.append(
@@ -309,6 +311,9 @@ def contexts_run(prof, parts, splits, cut: float, retries: int, n: int, cache: P
         "generated": backend.stats["generated"],
         "wall_s": round(wall, 1),
         "s_per_context": round(wall / max(1, len(states)), 2),
+        # per turn: the first generation, and the guard (its retry rounds included)
+        "s_generate_per_turn": round(out[0].timings["generate"], 2) if out else None,
+        "s_guard_per_turn": round(out[0].timings["guard"], 2) if out else None,
         "guard": dict(agent.counters),
     }
 
@@ -326,6 +331,7 @@ def main() -> None:
     ap.add_argument("--online", action="store_true")
     ap.add_argument("--pushy", action="store_true")
     ap.add_argument("--contexts", type=int, default=0, help="held-out rep-turn contexts")
+    ap.add_argument("--offset", type=int, default=0, help="first test call of --contexts")
     ap.add_argument("--calls", type=int, default=8)
     ap.add_argument("--max-turns", type=int, default=8)
     ap.add_argument("--variants", default="legacy,1.0/1,0.2/1", help="legacy or CUT/RETRIES")
@@ -340,7 +346,14 @@ def main() -> None:
         if args.contexts:
             cut, retries = args.variants.split(",")[0].split("/")
             res = contexts_run(
-                prof, parts, splits, float(cut), int(retries), args.contexts, Path(tmp) / "c.sqlite"
+                prof,
+                parts,
+                splits,
+                float(cut),
+                int(retries),
+                args.contexts,
+                Path(tmp) / "c.sqlite",
+                args.offset,
             )
             print(res, flush=True)
         for k, v in enumerate(args.variants.split(",")):
