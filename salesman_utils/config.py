@@ -159,6 +159,12 @@ class DogaConfig:
     guard_retries: int = 2
     retrieve_k: int = 2
     max_new_tokens: int = 64
+    # the guard's intent check: a reply passes if the planned intent is the agent's reply tagger's
+    # top tag or has at least this probability (1.0 = top tag only; see `doga._off_intent`)
+    intent_min_proba: float = 1.0
+    # whether an off-intent reply is regenerated (guard_retries rounds) before the template; the
+    # retries cost one generation per retried reply (see `doga.guard_replies`)
+    retry_off_intent: bool = True
     # the GRPO policy under `best_grpo_doga`; fixed before any result is seen (no selection on the
     # held-out items notebook 05 scores): default the paper's best, GRPO with R_bayes and no SFT
     grpo_variant: GrpoVariant = "grpo_bayes"

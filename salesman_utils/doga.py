@@ -4,11 +4,14 @@ A DOGA turn: the `IntentClassifier` proposes the next intent, the `IntentFSM` re
 forbids, the script library returns the best outline of that intent for this context, `fill`
 personalizes its template with the merchant's visible data, the prompt is assembled (knowledge base,
 merchant dashboard, move, outline), one batched `backend.chat` call writes the replies, and the guard
-fact-checks each reply against the product: an unfaithful reply is regenerated (another seed) up to
-`profile.doga.guard_retries` times, then replaced by the filled template; a faithful reply that does
-not carry the planned intent (read by the `ReplyTagger`, `check_intent=True`, our addition: the
-135M default model often ignores the outline) is replaced by the template too. Every action is
-counted (checked, flagged, regenerated, template, off_intent, empty).
+fact-checks each reply against the product. A reply fails when it is unfaithful, when it does not
+carry the planned intent (read by the agent's own `ReplyTagger`, `check_intent=True`, our addition:
+the 135M default model often ignores the outline; soft rule in `_off_intent`), or when the merchant
+pushed on the price and it states no knowledge-base price or promotion (`states_price`). A failing
+reply is regenerated (another seed, one batched call per round) up to `profile.doga.guard_retries`
+times, then replaced by the filled template (the price line after a price push): the template is
+the last resort. Every action is counted (checked, flagged, regenerated, retried_off_intent,
+retried_no_price, template, off_intent, no_price, empty).
 `PlainAgent` gets the same knowledge base and dashboard in its prompt, but no intent or outline.
 
 Batching: `respond_all(agents, states)` plans every state, then makes ONE chat call per backend
@@ -113,6 +116,7 @@ class AgentTurn:
     prompt: list[dict[str, str]]
     reply: str
     raw: str = ""
+    draft: str = ""  # the model's first reply (cleaned), before any guard action
     entry_id: str | None = None
     proba: dict[str, float] = field(default_factory=dict)
     guard: dict[str, int] = field(default_factory=dict)
@@ -132,6 +136,7 @@ class TurnPlan(TypedDict, total=False):
     proba: dict[str, float]
     prompt: list[dict[str, str]]
     timings: dict[str, float]
+    price_push: bool
 
 
 def clean_reply(text: str, agent_name: str = "Alex") -> str:
@@ -217,6 +222,27 @@ def price_line(product: Product) -> str:
         else f"The plans are {_plans_text(product)}"
     )
     return f"{said}, and right now there's {product.promotion['headline']}."
+
+
+_PRICE_NUM = re.compile(r"\d+(?:\.\d+)?")
+_HEADLINE_STOP = {"a", "an", "the", "of", "on", "for", "to", "and", "with", "your", "first", "off"}
+
+
+def states_price(reply: str, product: Product) -> bool:
+    """The agent's own reading of whether `reply` answers a price push with the knowledge base: it
+    states one of the product's plan prices, or its promotion (every number of the headline, e.g.
+    50 of "50% off the first month"; for a headline without numbers, most of its content words).
+    Used by the guard on price pushes (`asks_about_price`); the referee's measure is separate."""
+    said = {float(x) for x in _PRICE_NUM.findall((reply or "").replace(",", ""))}
+    if said & {float(p["price"]) for p in product.plans}:
+        return True
+    headline = str(product.promotion.get("headline", ""))
+    need = {float(x) for x in _PRICE_NUM.findall(headline)}
+    if need:
+        return need <= said
+    words = set(re.findall(r"[a-z]+", headline.lower())) - _HEADLINE_STOP
+    got = set(re.findall(r"[a-z]+", (reply or "").lower()))
+    return bool(words) and len(words & got) >= 0.6 * len(words)
 
 
 def outline_instruction(intent: str, outline: Sequence[str]) -> str:
@@ -326,6 +352,7 @@ class DOGAAgent(BaseAgent):
         guard_retries: int | None = None,
         use_fsm: bool = True,
         check_intent: bool = True,
+        intent_min_proba: float | None = None,
         **kwargs: Any,
     ):
         super().__init__(backend, product, merchant, profile=profile, **kwargs)
@@ -334,7 +361,10 @@ class DOGAAgent(BaseAgent):
         retries = self.profile.doga.guard_retries if guard_retries is None else guard_retries
         self.guard, self.guard_retries = True, int(retries)
         self.use_fsm = use_fsm
-        self.check_intent = check_intent  # off-outline replies -> the filled template
+        self.check_intent = check_intent  # off-outline replies -> retried, then the template
+        cut = self.profile.doga.intent_min_proba if intent_min_proba is None else intent_min_proba
+        self.intent_min_proba = float(cut)  # see `_off_intent`
+        self.retry_off_intent = bool(self.profile.doga.retry_off_intent)
 
     def _outline(
         self, intent: str, history: Sequence[Turn], product: Product, merchant: MerchantProfile
@@ -394,6 +424,7 @@ class DOGAAgent(BaseAgent):
                     "entry_id": entry_id,
                     "proba": dict(zip(INTENTS, map(float, p), strict=True)),
                     "prompt": prompt,
+                    "price_push": asks_about_price(merchant_last_words(s.history)),
                     "timings": {
                         "classify": t_classify + (t2 - t1),
                         "retrieve": time.perf_counter() - t2,
@@ -429,16 +460,74 @@ def _generate(agents: Sequence[BaseAgent], idx: list[int], prompts: list, seed: 
     return out
 
 
+def _planned_proba(tagger: Any, texts: list[str], planned: list[str | None]) -> list[tuple]:
+    """(top-1 tag, probability of the planned intent) per text, from the agent's reply tagger.
+    A tagger without probabilities (`tag` only) gives 1.0 when the tag is the planned intent."""
+    model = getattr(tagger, "model", None)
+    if model is None or not hasattr(model, "predict_proba"):
+        tags = tagger.tag(texts)
+        return [(t, float(t == p)) for t, p in zip(tags, planned, strict=True)]
+    proba = model.predict_proba(tagger.embedder(texts))
+    classes = [str(c) for c in model.classes_]
+    out = []
+    for row, p in zip(proba, planned, strict=True):
+        out.append(
+            (classes[int(np.argmax(row))], float(row[classes.index(p)]) if p in classes else 0.0)
+        )
+    return out
+
+
 def _off_intent(
     agents: Sequence[BaseAgent], plans: Sequence[TurnPlan], replies: list[str], idx: list[int]
 ) -> set[int]:
-    """Items whose faithful reply does not carry the planned intent (read by the agent's tagger),
-    for agents with `check_intent`: the small default model often ignores the outline."""
-    todo = [i for i in idx if getattr(agents[i], "check_intent", False) and agents[i].tagger]
+    """Items whose reply does not carry the planned intent, read by the agent's OWN reply tagger
+    (fitted on the training split), for agents with `check_intent`.
+
+    Accepted: the planned intent is the tagger's top tag, or its probability is at least the
+    agent's `intent_min_proba` (profile `doga.intent_min_proba`; 1.0 = top tag only). Why a
+    softer rule: on the corpus's rep lines the tagger is right (1.4% of the test split's lines are
+    read off their labelled intent, 0.1% with the planned intent outside its top 2), but the
+    model's own replies do not read like the corpus templates, and a reply that mixes two moves
+    (a question after a number) often has the planned move second. A top-2 rule would accept a
+    wrong move for 1 line in 5 by construction (2 of 6 intents), so the rule is a probability
+    cut, chosen on the VALIDATION split's rep lines (`benchmarks/bench_guard.py --tagger`): the
+    lowest cut at which a line is accepted for a move it does not carry on at most 1% of
+    (line, other move) pairs. Price pushes are exempt: there the guard asks for the price."""
+    todo = [
+        i
+        for i in idx
+        if getattr(agents[i], "check_intent", False)
+        and agents[i].tagger
+        and not plans[i].get("price_push")
+    ]
     if not todo:
         return set()
-    tags = agents[todo[0]].tagger.tag([replies[i] for i in todo])
-    return {i for i, tag in zip(todo, tags, strict=True) if tag != plans[i]["intent"]}
+    read = _planned_proba(
+        agents[todo[0]].tagger, [replies[i] for i in todo], [plans[i]["intent"] for i in todo]
+    )
+    return {
+        i
+        for i, (tag, p) in zip(todo, read, strict=True)
+        if tag != plans[i]["intent"] and p < getattr(agents[i], "intent_min_proba", 1.0)
+    }
+
+
+def _no_price(
+    agents: Sequence[BaseAgent],
+    states: Sequence[AgentState],
+    plans: Sequence[TurnPlan],
+    replies: list[str],
+    idx: list[int],
+) -> set[int]:
+    """Price pushes (`asks_about_price` on the merchant's last words) whose reply does not state a
+    knowledge-base price or the promotion (`states_price`, the agent's own reading)."""
+    out = set()
+    for i in idx:
+        if plans[i].get("price_push") and getattr(agents[i], "check_intent", False):
+            product, _ = agents[i]._pm(states[i])
+            if not states_price(replies[i], product):
+                out.add(i)
+    return out
 
 
 def plan_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> list[TurnPlan]:
@@ -483,41 +572,66 @@ def guard_replies(
     counts: list[Counter],
     seed: int,
 ) -> list[list[str]]:
-    """Step 3, for agents with a guard: fact-check each reply (the agent's own checker), regenerate
-    flagged ones up to `guard_retries` times, then swap a still-flagged reply, or one whose own tag
-    is off the planned intent (`check_intent`), for the filled template; an empty reply of any
-    agent also gets the template. Updates `raw`, `replies` and `counts` in place (checked, flagged,
-    regenerated, template, off_intent, empty); returns each item's remaining violations."""
+    """Step 3, for agents with a guard: a reply passes when the agent's own fact check finds
+    nothing and, for agents with `check_intent`, it carries the planned intent (`_off_intent`) and,
+    on a price push, states a knowledge-base price or the promotion (`_no_price`). A reply that
+    fails is regenerated with another seed (one batched call per round for all failing items) up
+    to `guard_retries` times: a best-of-n with the agent's own checks. A reply that still fails is
+    swapped for the filled template (the last resort); an empty reply of any agent also gets the
+    template. Updates `raw`, `replies` and `counts` in place (checked, flagged, regenerated,
+    retried_off_intent, retried_no_price, template, off_intent, no_price, empty); returns each
+    item's remaining violations."""
     n = len(plans)
     prompts = [p["prompt"] for p in plans]
     viol: list[list[str]] = [[] for _ in range(n)]
 
-    def check(i: int) -> None:
-        product, merchant = agents[i]._pm(states[i])
-        viol[i] = [v.kind for v in fact_check(replies[i], product, merchant)]
-        counts[i]["checked"] += 1
-        if viol[i]:
-            counts[i]["flagged"] += 1
+    def check(todo: list[int]) -> tuple[set[int], set[int]]:
+        for i in todo:
+            product, merchant = agents[i]._pm(states[i])
+            viol[i] = [v.kind for v in fact_check(replies[i], product, merchant)]
+            counts[i]["checked"] += 1
+            if viol[i]:
+                counts[i]["flagged"] += 1
+        clean = [i for i in todo if not viol[i]]
+        return (
+            _off_intent(agents, plans, replies, clean),
+            _no_price(agents, states, plans, replies, clean),
+        )
 
     guarded = [i for i in range(n) if agents[i].guard]
-    for i in guarded:
-        check(i)
+    off, no_price = check(guarded)
     for attempt in range(1, 1 + max((a.guard_retries for a in agents), default=0)):
-        todo = [i for i in guarded if viol[i] and agents[i].guard_retries >= attempt]
+        todo = [
+            i
+            for i in guarded
+            if (
+                viol[i]
+                or i in no_price
+                or (i in off and getattr(agents[i], "retry_off_intent", True))
+            )
+            and agents[i].guard_retries >= attempt
+        ]
         if not todo:
             break
+        for i in todo:
+            if i in off:
+                counts[i]["retried_off_intent"] += 1
+            if i in no_price:
+                counts[i]["retried_no_price"] += 1
         again = _generate(agents, todo, prompts, seed + 7919 * attempt)
         for i in todo:
             raw[i], replies[i] = again[i], clean_reply(again[i], agents[i].agent_name)
             counts[i]["regenerated"] += 1
-            check(i)
-    off = _off_intent(agents, plans, replies, [i for i in guarded if not viol[i]])
+        off2, price2 = check(todo)
+        off, no_price = (off - set(todo)) | off2, (no_price - set(todo)) | price2
     for i in range(n):
-        if i in guarded and (viol[i] or i in off):
+        if i in guarded and (viol[i] or i in off or i in no_price):
             replies[i], viol[i] = agents[i].fallback(plans[i]), []
             counts[i]["template"] += 1
             if i in off:
                 counts[i]["off_intent"] += 1
+            if i in no_price:
+                counts[i]["no_price"] += 1
         elif not replies[i]:
             replies[i] = agents[i].fallback(plans[i])
             counts[i]["empty"] += 1
@@ -535,6 +649,7 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
     seed = int(states[0].seed) if n else 0
     t0 = time.perf_counter()
     raw, replies, counts = speak(agents, plans, seed)
+    drafts = list(replies)
     t_gen = (time.perf_counter() - t0) / max(1, n)
     t0 = time.perf_counter()
     viol = guard_replies(agents, states, plans, raw, replies, counts, seed)
@@ -550,6 +665,7 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
                 prompt=p["prompt"],
                 reply=replies[i],
                 raw=raw[i],
+                draft=drafts[i],
                 entry_id=p.get("entry_id"),
                 proba=p.get("proba", {}),
                 guard=dict(counts[i]),

@@ -166,6 +166,7 @@ def _play(sim: CustomerSimulator, turns: list[Turn], out: Any, own_tag: str, hea
         if guard.get("template") or guard.get("empty") or guard.get("no_model")
         else "llm",
         "guard": out.guard,
+        "draft": getattr(out, "draft", "") or out.reply,  # the model's first reply, pre-guard
         "entry_id": out.entry_id,
         "outline": out.outline,
     }

@@ -242,6 +242,102 @@ def test_price_push_gets_the_kb_price_outline_and_price_fallback(classifier, fsm
     assert price not in other  # not a price question: the move's own outline
 
 
+def test_off_intent_reply_is_retried_before_the_template(classifier, fsm, tagger, merchant):
+    """An off-intent reply goes through the guard's retry loop like a flagged one; the template
+    is the last resort."""
+    product = _product_for(merchant)
+    off = safe_template("Business_Analysis", product, merchant)  # faithful, another move
+    on = safe_template("Opening", product, merchant)
+    assert tagger.tag([off, on]) == ["Business_Analysis", "Opening"]
+    prof = load_profile("smoke")
+    kw = {"profile": prof, "tagger": tagger, "intent_min_proba": 1.0}
+    backend = FakeBackend([off, on])
+    agent = DOGAAgent(backend, None, classifier, fsm, product, merchant, guard_retries=1, **kw)
+    turn = agent.respond(AgentState())
+    assert turn.intent == "Opening" and turn.reply == on and turn.draft == off
+    assert turn.guard == {"checked": 2, "regenerated": 1, "retried_off_intent": 1}
+    assert backend.calls == [1, 1]
+    never = DOGAAgent(FakeBackend([off]), None, classifier, fsm, product, merchant, **kw)
+    never.guard_retries = 2
+    turn = never.respond(AgentState())
+    assert turn.reply == turn.outline[-1].removeprefix("Say something like: ")
+    assert turn.guard["template"] == turn.guard["off_intent"] == 1
+    assert turn.guard["regenerated"] == 2
+    backend = FakeBackend([off, on])
+    once = DOGAAgent(backend, None, classifier, fsm, product, merchant, guard_retries=1, **kw)
+    once.retry_off_intent = False  # doga.retry_off_intent: false = swapped at once (no retry cost)
+    turn = once.respond(AgentState())
+    assert turn.guard["off_intent"] == 1 and "regenerated" not in turn.guard
+    assert backend.calls == [1]
+
+
+class _StubModel:
+    classes_ = np.array(["A", "B", "C"])
+
+    def predict_proba(self, x):
+        return np.asarray(x, dtype=float)
+
+
+class _StubTagger:
+    model = _StubModel()
+
+    def embedder(self, texts):
+        return [[float(v) for v in t.split()] for t in texts]
+
+
+def test_soft_intent_rule_accepts_a_planned_move_above_the_cut():
+    """`_off_intent`: accepted when the planned intent is the tagger's top tag or its probability
+    reaches the agent's cut; price pushes are left to the price check."""
+    from types import SimpleNamespace
+
+    from salesman_utils.doga import _off_intent
+
+    agents = [SimpleNamespace(check_intent=True, tagger=_StubTagger(), intent_min_proba=0.2)] * 4
+    replies = ["0.7 0.25 0.05", "0.7 0.25 0.05", "0.85 0.1 0.05", "0.85 0.1 0.05"]
+    plans = [{"intent": "A"}, {"intent": "B"}, {"intent": "B"}, {"intent": "B", "price_push": 1}]
+    assert _off_intent(agents, plans, replies, [0, 1, 2, 3]) == {2}
+    strict = [SimpleNamespace(check_intent=True, tagger=_StubTagger(), intent_min_proba=1.0)] * 4
+    assert _off_intent(strict, plans, replies, [0, 1, 2, 3]) == {1, 2}
+
+
+def test_states_price_reads_plan_prices_and_the_promotion():
+    from salesman_utils.doga import states_price
+
+    product = next(iter(load_products().values()))
+    price = product.plans[0]["price"]
+    assert states_price(f"It's ${price:g} a {product.plans[0]['period']}.", product)
+    assert states_price(f"Right now there's {product.promotion['headline']}.", product)
+    assert not states_price("Sure, let's talk about what works for you.", product)
+    assert not states_price(f"It's ${price + 13:g} a month.", product)
+
+
+def test_price_push_reply_without_the_price_is_retried(classifier, fsm, tagger, merchant):
+    """A price push: a reply that does not state a KB price or the promotion (the agent's own
+    reading) is regenerated; a model-written reply that states it is kept, whatever its tag."""
+    product = _product_for(merchant)
+    price = f"${product.plans[0]['price']:g}"
+    vague = "I hear you, let's see what works for your store."
+    answer = f"It's {price} a {product.plans[0]['period']}, and that's the real price."
+    hist = [
+        Turn("agent", f"Hi, this is Alex from {product.platform}.", None),
+        Turn("customer", "How much does it cost? Give me a number.", None, "objection"),
+    ]
+    prof = load_profile("smoke")
+    backend = FakeBackend([vague, answer])
+    agent = DOGAAgent(
+        backend, None, classifier, fsm, product, merchant, profile=prof, tagger=tagger
+    )
+    agent.guard_retries = 1
+    turn = agent.respond(AgentState(hist))
+    assert turn.reply == answer and turn.draft == vague
+    assert turn.guard.get("retried_no_price") == 1 and not turn.guard.get("template")
+    stubborn = DOGAAgent(
+        FakeBackend([vague]), None, classifier, fsm, product, merchant, profile=prof, tagger=tagger
+    )
+    turn = stubborn.respond(AgentState(hist))
+    assert turn.guard.get("no_price") == 1 and price in turn.reply  # the price line, last resort
+
+
 def test_simulate_calls_batches_one_generation_per_round(
     classifier, fsm, tagger, act_tagger, perception, corpus600
 ):
@@ -262,7 +358,10 @@ def test_simulate_calls_batches_one_generation_per_round(
         progress=False,
     )
     assert len(calls) == 3 and max(backend.calls) <= 3
-    assert len(backend.calls) == max(sum(t.speaker == "agent" for t in d.turns) for d in calls)
+    # one generation per round, plus at most one per guard retry round (an off-intent reply is
+    # regenerated before the template)
+    rounds = max(sum(t.speaker == "agent" for t in d.turns) for d in calls)
+    assert rounds <= len(backend.calls) <= rounds * (1 + prof.doga.guard_retries)
     for d in calls:
         assert d.outcome in OUTCOMES
         assert [t.speaker for t in d.turns] == ["agent", "customer"] * (len(d.turns) // 2)

@@ -1,0 +1,378 @@
+"""DOGA's guard measured on tutorial artifacts (issue 15): the reply tagger, online acceptance, pushy.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_guard.py --tagger
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_guard.py --online --calls 8 --variants ...
+
+`--tagger`: the agent's reply tagger on corpus rep lines whose intent label is known (train,
+validation, test splits): how often a labelled line is read off its intent (top tag, top 2), and
+the probability cut chosen on the VALIDATION split (the lowest cut at which a line is accepted for
+a move it does not carry on at most 1% of (line, other move) pairs).
+`--online`: DOGA (base model) in simulated calls, per guard variant, each with a fresh LLM cache
+(generation really paid): the model-written share (first draft passing, final), the guard's
+actions, seconds per turn, the referee's violations, and price pushes answered (referee's
+`answers_with_kb_price`, read HERE only, never by the agent). `--pushy`: the same agent on the
+referee's pushy-merchant set (evaluation data: read here, never by agent code).
+`--contexts N`: DOGA on N held-out rep-turn contexts in ONE batch (+ retry rounds): the first
+drafts read by HEAD's rule (top tag only, swap at once) and by the soft rule, the final replies,
+the referee's findings on each rule's final replies. Variant `legacy` (the guard before issue 15)
+needs its code as `salesman_utils/doga_legacy.py` (not committed):
+`git show 7e73f39~2:salesman_utils/doga.py > salesman_utils/doga_legacy.py`.
+Evaluation side: this script may read the referee; the agent it drives does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+from salesman_utils.config import load_profile  # noqa: E402
+from salesman_utils.intents import TextTagger  # noqa: E402
+from salesman_utils.parts import build_parts, load_splits  # noqa: E402
+
+CUT_FALSE_ACCEPT = 0.01
+
+
+def tagger_report(parts, splits) -> float:
+    tg = parts.tagger
+    cut = 1.0
+    for name in ("train", "validation", "test"):
+        texts, labels = TextTagger._examples(splits[name], "agent", 1500, seed=1)
+        proba = tg.model.predict_proba(tg.embedder(texts))
+        classes = [str(c) for c in tg.model.classes_]
+        li = np.array([classes.index(lab) for lab in labels])
+        top = proba.argmax(1)
+        rank = np.argsort(np.argsort(-proba, 1), 1)[np.arange(len(li)), li]
+        other = np.ones_like(proba, dtype=bool)
+        other[np.arange(len(li)), li] = False
+        top_other = (np.arange(proba.shape[1])[None, :] == top[:, None])[other]
+        p_other, top2_other = proba[other], (np.argsort(np.argsort(-proba, 1), 1) <= 1)[other]
+
+        def false_accept(c: float, top_other=top_other, p_other=p_other) -> float:
+            return float(np.mean(top_other | (p_other >= c)))
+
+        line = (
+            f"{name}: n={len(li)} read off intent (top tag) {np.mean(top != li):.3f}, "
+            f"outside top 2 {np.mean(rank > 1):.3f}; wrong move accepted: top tag "
+            f"{np.mean(top_other):.3f}, top 2 {np.mean(top2_other):.3f}"
+        )
+        if name == "validation":
+            grid = np.round(np.arange(0.05, 1.0001, 0.01), 2)
+            ok = [c for c in grid if false_accept(c) <= CUT_FALSE_ACCEPT]
+            cut = float(min(ok)) if ok else 1.0
+            line += f"; cut (false accept <= {CUT_FALSE_ACCEPT:.0%}) = {cut:.2f}"
+        line += "; at cut: " + ", ".join(
+            f"{c:.2f}->{false_accept(c):.3f}" for c in (0.1, 0.15, 0.2, 0.25, 0.3)
+        )
+        print(line)
+    return cut
+
+
+def make_doga(module, parts, prof, backend, **kw):
+    return module.DOGAAgent(
+        backend,
+        parts.library,
+        parts.classifier,
+        parts.fsm,
+        profile=prof,
+        tagger=parts.tagger,
+        **kw,
+    )
+
+
+def online_run(prof, parts, splits, variant: str, calls: int, max_turns: int, cache: Path):
+    import salesman_utils.doga as doga
+    import salesman_utils.online as online
+    from salesman_utils.llm import make_backend
+    from salesman_utils.referee.answers import answers_with_kb_price
+
+    legacy = variant.startswith("legacy")
+    module = doga
+    if legacy:
+        import salesman_utils.doga_legacy as module  # HEAD's guard (uncommitted copy)
+    kw = {}
+    if not legacy:
+        cut, retries = variant.split("/")
+        kw = {"intent_min_proba": float(cut), "guard_retries": int(retries)}
+    spec = {**vars(prof.models.policy), "adapter": None}
+    backend = make_backend(spec, cache_path=cache)
+    agent = make_doga(module, parts, prof, backend, **kw)
+    agent.act_tagger = parts.act_tagger
+    rows = []
+    original = online.respond_all
+
+    def traced(agents, states):
+        out = module.respond_all(agents, states)
+        for s, t in zip(states, out, strict=True):
+            words = doga.merchant_last_words(s.history)
+            rows.append((s, t, doga.asks_about_price(words)))
+        return out
+
+    online.respond_all = traced
+    cases, seeds = online.online_cases(splits["test"], calls)
+    t0 = time.perf_counter()
+    try:
+        dialogues = online.simulate_calls(
+            lambda p, m: agent, cases, seeds, prof, max_turns=max_turns, progress=False
+        )
+    finally:
+        online.respond_all = original
+    wall = time.perf_counter() - t0
+    agent_turns = [t for d in dialogues for t in d.turns if t.speaker == "agent"]
+    n = len(rows)
+    llm = sum(t.hidden["reply_kind"] == "llm" for t in agent_turns)
+    viol = sum(bool(t.hidden["violations"]) for t in agent_turns)
+    price = [(s, t) for s, t, ask in rows if ask]
+    post = sum(answers_with_kb_price(t.reply, s.product) for s, t in price)
+    draft = sum(
+        answers_with_kb_price(getattr(t, "draft", "") or doga.clean_reply(t.raw), s.product)
+        for s, t in price
+    )
+    model_ans = sum(
+        answers_with_kb_price(t.reply, s.product) and not t.guard.get("template") for s, t in price
+    )
+    c = Counter(agent.counters)
+    return {
+        "variant": variant,
+        "turns": n,
+        "model_written": f"{llm}/{len(agent_turns)} = {llm / max(1, len(agent_turns)):.2f}",
+        "referee_violation_turns": viol,
+        "wall_s": round(wall, 1),
+        "s_per_turn": round(wall / max(1, n), 2),
+        "generated": backend.stats["generated"],
+        "price_pushes": len(price),
+        "price_answered_post_guard": post,
+        "price_answered_model_written": model_ans,
+        "price_answered_first_draft": draft,
+        "guard": dict(c),
+    }
+
+
+def pushy_run(prof, parts, splits, variant: str, cache: Path):
+    import salesman_utils.doga as doga
+    from salesman_utils.llm import make_backend
+    from salesman_utils.referee.answers import answers_with_kb_price, invented_numbers
+    from salesman_utils.referee.pushy import load_pushy_cases
+    from salesman_utils.simulator import Turn, visible_merchant
+
+    legacy = variant.startswith("legacy")
+    module = doga
+    if legacy:
+        import salesman_utils.doga_legacy as module
+    kw = {}
+    if not legacy:
+        cut, retries = variant.split("/")
+        kw = {"intent_min_proba": float(cut), "guard_retries": int(retries)}
+    backend = make_backend({**vars(prof.models.policy), "adapter": None}, cache_path=cache)
+    agent = make_doga(module, parts, prof, backend, **kw)
+    from salesman_utils.factcheck import get_product
+
+    by_product: dict = {}
+    for d in splits["test"]:
+        by_product.setdefault(d.product_id, []).append(d)
+    states = []
+    cases = load_pushy_cases()
+    for i, c in enumerate(cases):
+        calls = by_product.get(c["product"]) or splits["test"]
+        d = calls[i % len(calls)]
+        product = get_product(c["product"])
+        opening = Turn("agent", d.turns[0].text, None)
+        push = Turn("customer", c["text"], None, "objection")
+        states.append(
+            module.AgentState(
+                [opening, push], product, visible_merchant(d.merchant), seed=prof.seed
+            )
+        )
+    t0 = time.perf_counter()
+    out = module.respond_all([agent] * len(states), states)
+    wall = time.perf_counter() - t0
+    pushes = [i for i, c in enumerate(cases) if c["kind"] in ("price", "discount")]
+    inv = sum(
+        bool(invented_numbers(t.reply, s.product, s.merchant))
+        for s, t in zip(states, out, strict=True)
+    )
+    inv_draft = sum(
+        bool(
+            invented_numbers(
+                getattr(t, "draft", "") or doga.clean_reply(t.raw), s.product, s.merchant
+            )
+        )
+        for s, t in zip(states, out, strict=True)
+    )
+    post = sum(answers_with_kb_price(out[i].reply, states[i].product) for i in pushes)
+    draft = sum(
+        answers_with_kb_price(
+            getattr(out[i], "draft", "") or doga.clean_reply(out[i].raw), states[i].product
+        )
+        for i in pushes
+    )
+    model = [i for i in range(len(out)) if not out[i].guard.get("template")]
+    model_ans = sum(
+        answers_with_kb_price(out[i].reply, states[i].product) for i in pushes if i in model
+    )
+    return {
+        "variant": variant,
+        "n": len(out),
+        "price_pushes": len(pushes),
+        "answered_post_guard": post,
+        "answered_model_written": model_ans,
+        "answered_first_draft": draft,
+        "model_written": f"{len(model)}/{len(out)}",
+        "model_written_on_pushes": sum(i in model for i in pushes),
+        "invented_post_guard": inv,
+        "invented_first_draft": inv_draft,
+        "wall_s": round(wall, 1),
+        "guard": dict(agent.counters),
+    }
+
+
+def contexts_run(
+    prof, parts, splits, cut: float, retries: int, n: int, cache: Path, offset: int = 0
+):
+    """DOGA (base model) on `n` held-out rep-turn contexts (one per test call, a seeded turn, as
+    the agent hears the call: `agent_view_histories`), ONE batch + the guard's retry rounds. From
+    the same run: the rule of HEAD (top tag only; an off-intent draft is swapped at once) read on
+    the first drafts, the soft rule on the drafts, and the final replies with retries; the
+    referee's findings (`referee.facts.check`, read here only) on each rule's final replies."""
+    import salesman_utils.doga as doga
+    from salesman_utils.intents import agent_view_histories
+    from salesman_utils.llm import make_backend
+    from salesman_utils.referee.answers import answers_with_kb_price
+    from salesman_utils.referee.facts import check
+    from salesman_utils.simulator import visible_merchant
+
+    rng = np.random.default_rng(0)
+    states = []
+    for d in splits["test"][offset : offset + n]:
+        hists = agent_view_histories([d], parts.act_tagger)
+        k = int(rng.integers(0, len(hists)))
+        states.append(
+            doga.AgentState(
+                hists[k], get_product_(d.product_id), visible_merchant(d.merchant), seed=prof.seed
+            )
+        )
+    backend = make_backend({**vars(prof.models.policy), "adapter": None}, cache_path=cache)
+    agent = make_doga(doga, parts, prof, backend, intent_min_proba=cut, guard_retries=retries)
+    t0 = time.perf_counter()
+    out = doga.respond_all([agent] * len(states), states)
+    wall = time.perf_counter() - t0
+    plans = [{"intent": t.intent} for t in out]
+    drafts = [t.draft for t in out]
+    read = doga._planned_proba(parts.tagger, drafts, [t.intent for t in out])
+    price = [doga.asks_about_price(doga.merchant_last_words(s.history)) for s in states]
+    clean = [
+        not doga.fact_check(t.draft, s.product, s.merchant)
+        for s, t in zip(states, out, strict=True)
+    ]
+    head_ok = [
+        c and bool(d) and (tag == pl["intent"])
+        for c, d, (tag, _), pl in zip(clean, drafts, read, plans, strict=True)
+    ]
+    soft_ok = [
+        c
+        and bool(d)
+        and (doga.states_price(d, s.product) if pr else (tag == pl["intent"] or p >= cut))
+        for c, d, (tag, p), pl, pr, s in zip(clean, drafts, read, plans, price, states, strict=True)
+    ]
+    final_model = [not t.guard.get("template") for t in out]
+    # HEAD's final reply: the draft if clean and on its top tag, else the filled template
+    fallback = [t.outline[-1].removeprefix("Say something like: ") for t in out]
+    ref_head = sum(
+        bool(check(d if ok else fb, s.product, s.merchant))
+        for d, ok, fb, s in zip(drafts, head_ok, fallback, states, strict=True)
+    )
+    ref_new = sum(
+        bool(check(t.reply, s.product, s.merchant)) for s, t in zip(states, out, strict=True)
+    )
+    pushes = [i for i in range(len(states)) if price[i]]
+    return {
+        "contexts": len(states),
+        "accepted_head_rule_first_draft": sum(head_ok),
+        "accepted_soft_rule_first_draft": sum(soft_ok),
+        "model_written_final": sum(final_model),
+        "referee_flagged_final_head_rule": ref_head,
+        "referee_flagged_final_new": ref_new,
+        "price_pushes": len(pushes),
+        "price_answered_first_draft": sum(
+            answers_with_kb_price(drafts[i], states[i].product) for i in pushes
+        ),
+        "price_answered_final": sum(
+            answers_with_kb_price(out[i].reply, states[i].product) for i in pushes
+        ),
+        "generated": backend.stats["generated"],
+        "wall_s": round(wall, 1),
+        "s_per_context": round(wall / max(1, len(states)), 2),
+        # per turn: the first generation, and the guard (its retry rounds included)
+        "s_generate_per_turn": round(out[0].timings["generate"], 2) if out else None,
+        "s_guard_per_turn": round(out[0].timings["guard"], 2) if out else None,
+        "guard": dict(agent.counters),
+    }
+
+
+def get_product_(pid):
+    from salesman_utils.factcheck import get_product
+
+    return get_product(pid)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="tutorial")
+    ap.add_argument("--tagger", action="store_true")
+    ap.add_argument("--online", action="store_true")
+    ap.add_argument("--pushy", action="store_true")
+    ap.add_argument("--contexts", type=int, default=0, help="held-out rep-turn contexts")
+    ap.add_argument("--offset", type=int, default=0, help="first test call of --contexts")
+    ap.add_argument("--calls", type=int, default=8)
+    ap.add_argument("--max-turns", type=int, default=8)
+    ap.add_argument("--variants", default="legacy,1.0/1,0.2/1", help="legacy or CUT/RETRIES")
+    args = ap.parse_args()
+    prof = load_profile(args.profile)
+    splits, note = load_splits(prof)
+    parts = build_parts(prof, splits)
+    print(f"corpus: {note}; {parts.library_note}")
+    if args.tagger:
+        tagger_report(parts, splits)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.contexts:
+            cut, retries = args.variants.split(",")[0].split("/")
+            res = contexts_run(
+                prof,
+                parts,
+                splits,
+                float(cut),
+                int(retries),
+                args.contexts,
+                Path(tmp) / "c.sqlite",
+                args.offset,
+            )
+            print(res, flush=True)
+        for k, v in enumerate(args.variants.split(",")):
+            if args.pushy:
+                print(pushy_run(prof, parts, splits, v, Path(tmp) / f"p{k}.sqlite"), flush=True)
+            if args.online:
+                print(
+                    online_run(
+                        prof,
+                        parts,
+                        splits,
+                        v,
+                        args.calls,
+                        args.max_turns,
+                        Path(tmp) / f"o{k}.sqlite",
+                    ),
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
