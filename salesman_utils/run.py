@@ -126,6 +126,7 @@ def scrub_text(text: str, root: Path = REPO_ROOT) -> str:
 
 
 # What a saved notebook must not show: the machine's paths, warnings, progress-bar fragments.
+_PATH_REPR = re.compile(r"\b(?:Posix|Windows)?Path\('")
 _ABSOLUTE = re.compile(r"(?<![\w.~])/(?:work|home|tmp|root|Users)/")
 _WARNING = re.compile(r"\b\w*Warning\b:|warnings\.warn\(|IProgress not found")
 _PROGRESS = re.compile(r"\d+%\|[^\n]*\||\d+(?:\.\d+)?(?:it|s)/(?:s|it)\]|\x1b\[\d*A")
@@ -185,7 +186,8 @@ def scrub_outputs(path: Path, root: Path = REPO_ROOT) -> int:
 
 def output_problems(path: Path) -> list[str]:
     """What is wrong with an executed notebook's outputs, one line each (empty when it reads
-    well): an absolute path of the machine, warning text, a progress-bar fragment, or a cell that
+    well): an absolute path of the machine, a bare `PosixPath(...)` repr (a cell ending in a call
+    that returns a path: end it with ';'), warning text, a progress-bar fragment, or a cell that
     saves a figure (`save_figure(`) without showing an inline image."""
     import nbformat
 
@@ -199,7 +201,8 @@ def output_problems(path: Path) -> list[str]:
             texts += [out.get("text", ""), data.get("text/plain", ""), data.get("text/html", "")]
             texts += [out.get("evalue", ""), *out.get("traceback", [])]
         text = "\n".join(t if isinstance(t, str) else "".join(t) for t in texts)
-        for what, pattern in (("path", _ABSOLUTE), ("warning", _WARNING), ("tqdm", _PROGRESS)):
+        checks = (("path", _ABSOLUTE), ("warning", _WARNING), ("tqdm", _PROGRESS))
+        for what, pattern in checks + (("path repr", _PATH_REPR),):
             if m := pattern.search(text):
                 line = text[max(0, m.start() - 40) : m.end() + 40].replace("\n", " ")
                 problems.append(f"{path.name} code cell {number}: {what}: ...{line}...")
