@@ -463,6 +463,50 @@ def training_section(tables: Path) -> list[str]:
     return out
 
 
+def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
+    """Per guarded system (one with both model-written and template turns online): how many turns
+    the model wrote and how many are the guard's template; and on the merchant's price pushes, how
+    many the model's own reply answered with a knowledge-base price vs after the guard (whose last
+    resort, the price line, states it by construction)."""
+    if not kinds_csv.exists():
+        return ""
+    df = pd.read_csv(kinds_csv)
+    parts = []
+    for system, g in df.groupby("system", sort=False):
+        n = dict(zip(g["kind"], g["replies"], strict=True))
+        if n.get("llm", 0) and n.get("template", 0):
+            total = n["llm"] + n["template"]
+            parts.append(
+                f"{system} {n['llm']} of {total} model-written ({n['llm'] / total:.0%}), "
+                f"{n['template']} the guard's template"
+            )
+    if not parts:
+        return ""
+    out = "Online turns (`online_reply_kinds.csv`): " + "; ".join(parts) + "."
+    push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
+    cells = []
+    for system in (s for s in df["system"].unique() if s in push):
+        r = push[system]
+        post = next((v for k, v in r.items() if k.startswith("answered_post_guard")), None)
+        if r.get("model_written") is None or post is None or r.get("price_pushes", 0) == 0:
+            continue
+        if r["model_written"] == 0:
+            continue  # a model-free agent: its price line states the price by construction
+        own = f"{system} {r['answered_model_written']} of {r['price_pushes']} by the model's own reply"
+        if r["model_written"] == r["price_pushes"] and post == r.get("answered_model_written"):
+            cells.append(own + " (no guard)")
+        else:
+            cells.append(own + f", {post} after the guard")
+    if cells:
+        out += (
+            " Merchant price pushes answered with a knowledge-base price or promotion (referee's "
+            "reading; the guard's last resort states the price by construction): "
+            + "; ".join(cells)
+            + "."
+        )
+    return out
+
+
 ADAPT_SOURCES = {
     "visible bank (template wording)": "template wording",
     "held-out bank": "held-out bank",
@@ -580,9 +624,7 @@ def render_results_section(profile: Profile | str) -> str:
             "and `degenerate_per_100` are the referee's own checkers, which no system calls. But "
             "`template_only`'s and the DOGA template turns' near-zero referee violations hold largely by "
             "construction (the library keeps only templates that pass a fact check), "
-            "`violations_per_100` is the guard's own checker (0 for DOGA by construction), and the "
-            "degenerate detector's meta rule also fires on spoken lines that start with \"here's\", "
-            "which the templates often do, so it overstates degeneracy for DOGA and `template_only`._\n"
+            "and `violations_per_100` is the guard's own checker (0 for DOGA by construction)._\n"
         )
     out.append("### Online conversion against the simulated customer\n")
     out.append(
@@ -608,7 +650,8 @@ def render_results_section(profile: Profile | str) -> str:
             "metric labels and pain phrases, not on the words DOGA's templates fill in. "
             f"{gap} A Product_Introduction that quotes any figure of the merchant's dashboard is "
             "heard as adapted (the simulator's rule, which DOGA's own `uses_merchant_data` mirrors), so "
-            "a template with a dashboard slot is adapted by construction on that move. Most DOGA turns are templates (`results/tables/online_reply_kinds.csv`): read "
+            "a template with a dashboard slot is adapted by construction on that move. "
+            f"{reply_kinds_sentence(p.tables / 'online_reply_kinds.csv', metrics_04)} Read "
             "DOGA beside the model-free `template_only` and `script_template` rows._\n"
         )
     validation = metrics_05.get("judge_validation")

@@ -313,3 +313,50 @@ def test_adaptation_gap_sentence_reads_the_saved_validation():
         {"adaptation_validation": rows}
     )
     assert "Run notebook 04" in adaptation_gap({})
+
+
+def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
+    from salesman_utils.report import reply_kinds_sentence
+
+    csv = tmp_path / "online_reply_kinds.csv"
+    pd.DataFrame(
+        [
+            {"system": "base_plain", "kind": "llm", "replies": 20},
+            {"system": "base_plain", "kind": "template", "replies": 0},
+            {"system": "base_doga", "kind": "llm", "replies": 30},
+            {"system": "base_doga", "kind": "template", "replies": 10},
+            {"system": "template_only", "kind": "llm", "replies": 0},
+            {"system": "template_only", "kind": "template", "replies": 40},
+        ]
+    ).to_csv(csv, index=False)
+    post = "answered_post_guard (partly by construction)"
+    pushes = [
+        {
+            "system": "base_plain",
+            "price_pushes": 5,
+            "model_written": 5,
+            "answered_model_written": 0,
+            post: 0,
+        },
+        {
+            "system": "base_doga",
+            "price_pushes": 4,
+            "model_written": 1,
+            "answered_model_written": 1,
+            post: 4,
+        },
+        {
+            "system": "template_only",
+            "price_pushes": 3,
+            "model_written": 0,
+            "answered_model_written": 0,
+            post: 3,
+        },
+    ]
+    text = reply_kinds_sentence(csv, {"price_pushes": pushes})
+    assert "base_doga 30 of 40 model-written (75%), 10 the guard's template" in text
+    assert "base_plain" not in text.split(".")[0]  # no guard: not a guarded system
+    assert "base_plain 0 of 5 by the model's own reply (no guard)" in text
+    assert "base_doga 1 of 4 by the model's own reply, 4 after the guard" in text
+    assert "template_only 0 of 3" not in text  # model-free: by construction, left out
+    assert reply_kinds_sentence(tmp_path / "missing.csv", {}) == ""
