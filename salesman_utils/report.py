@@ -466,8 +466,10 @@ def training_section(tables: Path) -> list[str]:
 def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
     """Per guarded system (one with both model-written and template turns online): how many turns
     the model wrote and how many are the guard's template; and on the merchant's price pushes, how
-    many the model's own reply answered with a knowledge-base price vs after the guard (whose last
-    resort, the price line, states it by construction)."""
+    many the model's FIRST DRAFT answered with a knowledge-base price (the result), and after the
+    guard (selected by the guard's own price rule and price-line fallback: by construction)."""
+    from .stats import wilson_ci
+
     if not kinds_csv.exists():
         return ""
     df = pd.read_csv(kinds_csv)
@@ -487,22 +489,21 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
     cells = []
     for system in (s for s in df["system"].unique() if s in push):
         r = push[system]
+        n, first = r.get("price_pushes", 0), r.get("answered_first_draft")
         post = next((v for k, v in r.items() if k.startswith("answered_post_guard")), None)
-        if r.get("model_written") is None or post is None or r.get("price_pushes", 0) == 0:
-            continue
-        if r["model_written"] == 0:
-            continue  # a model-free agent: its price line states the price by construction
-        own = f"{system} {r['answered_model_written']} of {r['price_pushes']} by the model's own reply"
-        if r["model_written"] == r["price_pushes"] and post == r.get("answered_model_written"):
-            cells.append(own + " (no guard)")
-        else:
-            cells.append(own + f", {post} after the guard")
+        if not n or first is None or not r.get("model_written"):
+            continue  # no push, or a model-free agent (its price line states the price by construction)
+        _, lo, hi = wilson_ci(int(first), int(n))
+        cell = f"{system} {first} of {n} [{lo:.0%}, {hi:.0%}]"
+        if post is not None and post != first:
+            cell += f" ({post} after the guard)"
+        cells.append(cell)
     if cells:
         out += (
-            " Merchant price pushes answered with a knowledge-base price or promotion (referee's "
-            "reading; the guard's last resort states the price by construction): "
-            + "; ".join(cells)
-            + "."
+            " Merchant price pushes answered with a knowledge-base price or promotion in the "
+            "model's first draft (referee's reading, Wilson 95%; after the guard in brackets, which "
+            "is selected by the guard's own price rule and its price-line fallback, so by "
+            "construction): " + "; ".join(cells) + "."
         )
     return out
 

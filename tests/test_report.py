@@ -334,29 +334,29 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
         {
             "system": "base_plain",
             "price_pushes": 5,
+            "answered_first_draft": 0,
             "model_written": 5,
-            "answered_model_written": 0,
             post: 0,
         },
         {
             "system": "base_doga",
             "price_pushes": 4,
+            "answered_first_draft": 1,
             "model_written": 1,
-            "answered_model_written": 1,
             post: 4,
         },
         {
             "system": "template_only",
             "price_pushes": 3,
+            "answered_first_draft": 3,
             "model_written": 0,
-            "answered_model_written": 0,
             post: 3,
         },
     ]
     text = reply_kinds_sentence(csv, {"price_pushes": pushes})
     assert "base_doga 30 of 40 model-written (75%), 10 the guard's template" in text
     assert "base_plain" not in text.split(".")[0]  # no guard: not a guarded system
-    assert "base_plain 0 of 5 by the model's own reply (no guard)" in text
-    assert "base_doga 1 of 4 by the model's own reply, 4 after the guard" in text
-    assert "template_only 0 of 3" not in text  # model-free: by construction, left out
+    assert "base_plain 0 of 5 [0%, 43%]" in text and "base_plain 0 of 5 [0%, 43%] (" not in text
+    assert "base_doga 1 of 4 [5%, 70%] (4 after the guard)" in text
+    assert "template_only" not in text.split("Merchant price pushes")[1]  # model-free: left out
     assert reply_kinds_sentence(tmp_path / "missing.csv", {}) == ""
