@@ -176,8 +176,21 @@ def _direction(e: dict[str, float]) -> str:
     )
 
 
-def effects_table(df: pd.DataFrame, profile: Profile, metrics_05: dict[str, Any]) -> pd.DataFrame:
-    """Our effects beside the paper's. Rows whose systems are absent are skipped."""
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.exists() else None
+
+
+def effects_table(
+    df: pd.DataFrame,
+    profile: Profile,
+    metrics_05: dict[str, Any],
+    replies: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Our effects beside the paper's, and beside each DOGA effect its trivial baselines: the
+    model-free `template_only` against plain, DOGA against `template_only` (what the model inside
+    DOGA adds), and, from `replies` (`eval_replies.csv`, whose `guard` column marks the guard's
+    template), DOGA vs plain on the items where DOGA's reply is model-written. Rows whose systems
+    are absent are skipped."""
     nb, seed = profile.eval.n_bootstrap, profile.seed
     specs: list[tuple[str, str, str, str, Any]] = [
         ("GRPO w/o SFT vs SFT (overall)", PAPER["grpo_vs_sft"], "grpo_bayes", "sft", None),
@@ -210,13 +223,44 @@ def effects_table(df: pd.DataFrame, profile: Profile, metrics_05: dict[str, Any]
                 COMPLEX_CAPABILITIES,
             )
         )
+    baseline = "(ours only: trivial baseline)"
+    specs += [
+        (
+            "template only vs plain, complex capabilities",
+            baseline,
+            "template_only",
+            "base_plain",
+            COMPLEX_CAPABILITIES,
+        ),
+        (
+            "DOGA vs template only, complex capabilities",
+            baseline,
+            "base_doga",
+            "template_only",
+            COMPLEX_CAPABILITIES,
+        ),
+    ]
+    model_items: set[str] = set()
+    if replies is not None and {"system", "item_id", "guard"} <= set(replies.columns):
+        doga = replies[replies["system"] == "base_doga"]
+        model_items = set(doga.loc[doga["guard"].isna(), "item_id"].astype(str))
+        specs.append(
+            (
+                "DOGA vs plain, complex capabilities, items where DOGA's reply is model-written",
+                PAPER["doga_complex"],
+                "base_doga",
+                "base_plain",
+                COMPLEX_CAPABILITIES,
+            )
+        )
     systems = set(df["system"])
     judge = tables_judge(metrics_05)
     rows = []
     for label, paper, new, old, caps in specs:
         if new not in systems or old not in systems:
             continue
-        e = effect(df, new, old, caps, n_boot=nb, seed=seed)
+        sel = df[df["item_id"].astype(str).isin(model_items)] if "model-written" in label else df
+        e = effect(sel, new, old, caps, n_boot=nb, seed=seed)
         rows.append(
             {
                 "effect": label,
@@ -586,13 +630,18 @@ def render_results_section(profile: Profile | str) -> str:
             f"_Every judge score below comes from the **{judge['name']}** judge "
             f"(`eval.judge_kind: {judge['kind']}`), which {status} its validation "
             '(section "Judge validation" below)._\n',
-            _md(effects_table(df, prof, metrics_05)),
+            _md(effects_table(df, prof, metrics_05, _read_csv(p.tables / "eval_replies.csv"))),
             "",
             "Differences are paired by held-out item (mean of the seven metrics per item; "
             "intervals resample items). A direction is given only when the judge passed its "
             f"validation and every system has >= {MIN_VERDICT_ITEMS} items. The paper's numbers "
             "come from GPT-4 judging 7B-32B models, ours from the judge named above, so compare "
-            "directions, not sizes. Read effects from measures that do not depend on the "
+            "directions, not sizes. Read each DOGA row beside the trivial-baseline rows: "
+            "`template_only` vs plain is what the filled template alone adds, DOGA vs "
+            "`template_only` what the model inside DOGA adds on top of its own templates, and the "
+            "model-written row restricts DOGA vs plain to the items where the guard kept the "
+            "model's reply (the other items' DOGA reply IS the template). "
+            "Read effects from measures that do not depend on the "
             "system being scored: a judge that passed validation (the trained judge learns from "
             "the same training split as the systems, and its move reader is the same kind of model "
             "as DOGA's guard tagger, so its Strategic_Fit is not independent for DOGA), the online conversion against the simulated customer, and the "

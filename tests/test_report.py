@@ -360,3 +360,40 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
     assert "base_doga 1 of 4 [5%, 70%] (4 after the guard)" in text
     assert "template_only" not in text.split("Merchant price pushes")[1]  # model-free: left out
     assert reply_kinds_sentence(tmp_path / "missing.csv", {}) == ""
+
+
+def test_doga_effects_come_with_their_trivial_baselines(profile):
+    """Beside DOGA vs plain: template_only vs plain, DOGA vs template_only, and DOGA vs plain on
+    the items whose DOGA reply the model wrote (the `guard` column of eval_replies is empty)."""
+    from salesman_utils.report import effects_table
+
+    df = _turn_scores(n_items=36)
+    tpl = df[df.system == "base_plain"].assign(system="template_only")
+    tpl["score"] += 2  # the template alone: +2 on every item
+    df = pd.concat([df, tpl], ignore_index=True)
+    items = sorted(df["item_id"].unique())
+    replies = pd.DataFrame(
+        {
+            "system": "base_doga",
+            "item_id": items,
+            "guard": [None if k % 2 else "template" for k in range(len(items))],
+        }
+    )
+    t = effects_table(df, profile, {"judge": PASSED}, replies).set_index("effect")
+    assert t.loc["template only vs plain, complex capabilities", "ours: diff [95% CI]"].startswith(
+        "+2.00"
+    )
+    assert t.loc["DOGA vs template only, complex capabilities", "ours: diff [95% CI]"].startswith(
+        "-1.50"
+    )
+    model_rows = [e for e in t.index if "model-written" in e]
+    assert len(model_rows) == 1
+    n_model = replies["guard"].isna().sum()
+    n_complex = sum(
+        1
+        for k, i in enumerate(items)
+        if k % 2 and df.set_index("item_id").loc[i, "capability"].iloc[0] in COMPLEX_CAPABILITIES
+    )
+    assert 0 < int(t.loc[model_rows[0], "n items"]) == n_complex < n_model + 1
+    without = effects_table(df, profile, {"judge": PASSED})
+    assert not any("model-written" in e for e in without["effect"])
