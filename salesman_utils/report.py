@@ -507,6 +507,28 @@ def training_section(tables: Path) -> list[str]:
     return out
 
 
+def held_out_by_metric(pairs_csv: Path) -> list[str]:
+    """Per judge, the deciding (held-out) hand-written pairs ranked right per metric, and the
+    metrics at or below chance: a per-metric column of the score tables is only as good as this."""
+    if not pairs_csv.exists():
+        return []
+    df = pd.read_csv(pairs_csv)
+    held = df[df["set"].isna() | (df["set"] == "held-out")] if "set" in df else df
+    out = []
+    for judge, g in held.groupby("judge", sort=False):
+        per = g.groupby("metric", sort=False)["right"].agg(["sum", "size"])
+        cells = [
+            f"{m.replace('_', ' ')} {int(r['sum'])}/{int(r['size'])}" for m, r in per.iterrows()
+        ]
+        low = [m.replace("_", " ") for m, r in per.iterrows() if r["sum"] <= r["size"] / 2]
+        out.append(
+            f"- Held-out pairs ranked right per metric ({judge} judge): "
+            + ", ".join(cells)
+            + (f"; at or below chance: {', '.join(low)}." if low else ".")
+        )
+    return out + [""] if out else []
+
+
 def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
     """Per guarded system (one with both model-written and template turns online): how many turns
     the model wrote and how many are the guard's template; and on the merchant's price pushes, how
@@ -724,6 +746,7 @@ def render_results_section(profile: Profile | str) -> str:
         verdicts = metrics_05.get("judge_verdicts")
         if isinstance(verdicts, dict):
             out += [f"- {v}" for v in verdicts.values() if isinstance(v, str)] + [""]
+        out += held_out_by_metric(p.tables / "eval_judge_pairs.csv")
     out += run_summary(p.results / "run_manifest.json", prof)
     figs = [(n, t) for n, t in FIGURES if (p.figures / f"{n}.png").exists()]
     if figs:

@@ -397,3 +397,19 @@ def test_doga_effects_come_with_their_trivial_baselines(profile):
     assert 0 < int(t.loc[model_rows[0], "n items"]) == n_complex < n_model + 1
     without = effects_table(df, profile, {"judge": PASSED})
     assert not any("model-written" in e for e in without["effect"])
+
+
+def test_held_out_pairs_per_metric_name_the_metrics_at_chance(tmp_path):
+    from salesman_utils.report import held_out_by_metric
+
+    csv = tmp_path / "eval_judge_pairs.csv"
+    rows = [("trained", "held-out", "Coherence", False)] * 3 + [
+        ("trained", "held-out", "Naturalness", True)
+    ] * 3
+    rows += [("trained", "dev", "Coherence", True)] * 5  # dev pairs do not count
+    pd.DataFrame(rows, columns=["judge", "set", "metric", "right"]).to_csv(csv, index=False)
+    (line,) = [x for x in held_out_by_metric(csv) if x]
+    assert "Coherence 0/3, Naturalness 3/3" in line and line.endswith(
+        "at or below chance: Coherence."
+    )
+    assert held_out_by_metric(tmp_path / "none.csv") == []
