@@ -118,7 +118,7 @@ def online_run(prof, parts, splits, variant: str, calls: int, max_turns: int, ca
         return out
 
     online.respond_all = traced
-    cases, seeds = online.online_cases(splits["test"], calls)
+    cases, seeds = online.online_cases(splits[EVAL_SPLIT], calls)
     t0 = time.perf_counter()
     try:
         dialogues = online.simulate_calls(
@@ -252,7 +252,7 @@ def contexts_run(
 
     rng = np.random.default_rng(0)
     states = []
-    for d in splits["test"][offset : offset + n]:
+    for d in splits[EVAL_SPLIT][offset : offset + n]:
         hists = agent_view_histories([d], parts.act_tagger)
         k = int(rng.integers(0, len(hists)))
         states.append(
@@ -324,6 +324,9 @@ def get_product_(pid):
     return get_product(pid)
 
 
+EVAL_SPLIT = "validation"  # --split
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="tutorial")
@@ -331,11 +334,20 @@ def main() -> None:
     ap.add_argument("--online", action="store_true")
     ap.add_argument("--pushy", action="store_true")
     ap.add_argument("--contexts", type=int, default=0, help="held-out rep-turn contexts")
-    ap.add_argument("--offset", type=int, default=0, help="first test call of --contexts")
+    ap.add_argument("--offset", type=int, default=0, help="first call of --contexts")
+    ap.add_argument(
+        "--split",
+        default="validation",
+        choices=["validation", "test"],
+        help="calls for --contexts and --online (validation: settings are chosen off the test split "
+        "that notebooks 04-05 report on; this stop's first measurements used test, see README)",
+    )
     ap.add_argument("--calls", type=int, default=8)
     ap.add_argument("--max-turns", type=int, default=8)
     ap.add_argument("--variants", default="legacy,1.0/1,0.2/1", help="legacy or CUT/RETRIES")
     args = ap.parse_args()
+    global EVAL_SPLIT
+    EVAL_SPLIT = args.split
     prof = load_profile(args.profile)
     splits, note = load_splits(prof)
     parts = build_parts(prof, splits)
