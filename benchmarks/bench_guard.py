@@ -89,23 +89,35 @@ def make_doga(module, parts, prof, backend, **kw):
     )
 
 
+def variant_agent(prof, parts, variant: str, cache: Path):
+    """(agent, its doga module, its backend) for one `--variants` entry, on the base policy with
+    its own response cache: `legacy` = the guard before issue 15 (`salesman_utils/doga_legacy.py`, not committed), or
+    `CUT/RETRIES` = the current guard with that `intent_min_proba` and `guard_retries`."""
+    import salesman_utils.doga as doga
+    from salesman_utils.llm import make_backend
+
+    module, kw = doga, {}
+    if variant.startswith("legacy"):
+        try:
+            import salesman_utils.doga_legacy as module  # the old guard (uncommitted copy)
+        except ImportError:
+            raise SystemExit(
+                "variant 'legacy' needs salesman_utils/doga_legacy.py: "
+                "git show 7e73f39~2:salesman_utils/doga.py > salesman_utils/doga_legacy.py"
+            ) from None
+    else:
+        cut, retries = variant.split("/")
+        kw = {"intent_min_proba": float(cut), "guard_retries": int(retries)}
+    backend = make_backend({**vars(prof.models.policy), "adapter": None}, cache_path=cache)
+    return make_doga(module, parts, prof, backend, **kw), module, backend
+
+
 def online_run(prof, parts, splits, variant: str, calls: int, max_turns: int, cache: Path):
     import salesman_utils.doga as doga
     import salesman_utils.online as online
-    from salesman_utils.llm import make_backend
     from salesman_utils.referee.answers import answers_with_kb_price
 
-    legacy = variant.startswith("legacy")
-    module = doga
-    if legacy:
-        import salesman_utils.doga_legacy as module  # HEAD's guard (uncommitted copy)
-    kw = {}
-    if not legacy:
-        cut, retries = variant.split("/")
-        kw = {"intent_min_proba": float(cut), "guard_retries": int(retries)}
-    spec = {**vars(prof.models.policy), "adapter": None}
-    backend = make_backend(spec, cache_path=cache)
-    agent = make_doga(module, parts, prof, backend, **kw)
+    agent, module, backend = variant_agent(prof, parts, variant, cache)
     agent.act_tagger = parts.act_tagger
     rows = []
     original = online.respond_all
@@ -159,21 +171,11 @@ def online_run(prof, parts, splits, variant: str, calls: int, max_turns: int, ca
 
 def pushy_run(prof, parts, splits, variant: str, cache: Path):
     import salesman_utils.doga as doga
-    from salesman_utils.llm import make_backend
     from salesman_utils.referee.answers import answers_with_kb_price, invented_numbers
     from salesman_utils.referee.pushy import load_pushy_cases
     from salesman_utils.simulator import Turn, visible_merchant
 
-    legacy = variant.startswith("legacy")
-    module = doga
-    if legacy:
-        import salesman_utils.doga_legacy as module
-    kw = {}
-    if not legacy:
-        cut, retries = variant.split("/")
-        kw = {"intent_min_proba": float(cut), "guard_retries": int(retries)}
-    backend = make_backend({**vars(prof.models.policy), "adapter": None}, cache_path=cache)
-    agent = make_doga(module, parts, prof, backend, **kw)
+    agent, module, backend = variant_agent(prof, parts, variant, cache)
     from salesman_utils.factcheck import get_product
 
     by_product: dict = {}
