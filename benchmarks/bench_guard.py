@@ -47,8 +47,7 @@ def tagger_report(parts, splits) -> float:
     cut = 1.0
     for name in ("train", "validation", "test"):
         texts, labels = TextTagger._examples(splits[name], "agent", 1500, seed=1)
-        proba = tg.model.predict_proba(tg.embedder(texts))
-        classes = [str(c) for c in tg.model.classes_]
+        classes, proba = tg.proba(texts)
         li = np.array([classes.index(lab) for lab in labels])
         top = proba.argmax(1)
         rank = np.argsort(np.argsort(-proba, 1), 1)[np.arange(len(li)), li]

@@ -463,12 +463,10 @@ def _generate(agents: Sequence[BaseAgent], idx: list[int], prompts: list, seed: 
 def _planned_proba(tagger: Any, texts: list[str], planned: list[str | None]) -> list[tuple]:
     """(top-1 tag, probability of the planned intent) per text, from the agent's reply tagger.
     A tagger without probabilities (`tag` only) gives 1.0 when the tag is the planned intent."""
-    model = getattr(tagger, "model", None)
-    if model is None or not hasattr(model, "predict_proba"):
+    if not hasattr(tagger, "proba"):
         tags = tagger.tag(texts)
         return [(t, float(t == p)) for t, p in zip(tags, planned, strict=True)]
-    proba = model.predict_proba(tagger.embedder(texts))
-    classes = [str(c) for c in model.classes_]
+    classes, proba = tagger.proba(texts)
     out = []
     for row, p in zip(proba, planned, strict=True):
         out.append(

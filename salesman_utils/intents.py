@@ -344,6 +344,13 @@ class TextTagger:
             return []
         return [str(x) for x in self.model.predict(self.embedder(list(texts)))]
 
+    def proba(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """(class names, one row of class probabilities per text)."""
+        classes = [str(c) for c in self.model.classes_]
+        if not texts:
+            return classes, np.zeros((0, len(classes)))
+        return classes, self.model.predict_proba(self.embedder(list(texts)))
+
     def evaluate(
         self, test_dialogues: Sequence[Dialogue], max_examples: int = 400
     ) -> dict[str, Any]:

@@ -279,10 +279,15 @@ class _StubModel:
 
 
 class _StubTagger:
+    """A reply tagger whose probabilities are the reply's own numbers (`TextTagger.proba`)."""
+
     model = _StubModel()
 
     def embedder(self, texts):
         return [[float(v) for v in t.split()] for t in texts]
+
+    def proba(self, texts):
+        return [str(c) for c in self.model.classes_], self.model.predict_proba(self.embedder(texts))
 
 
 def test_soft_intent_rule_accepts_a_planned_move_above_the_cut():
@@ -614,3 +619,13 @@ def test_price_talk_reads_price_and_discount_pushes_not_guarantees():
     ]
     assert [asks_about_price(x) for x in price] == [True] * len(price)
     assert [asks_about_price(x) for x in other] == [False] * len(other)
+
+
+def test_reply_tagger_probabilities_agree_with_its_tags(tagger, corpus600):
+    """`TextTagger.proba` (what the guard's soft intent rule reads): rows sum to one and their
+    argmax is the tagger's own tag."""
+    texts = [t.text for d in corpus600["test"][:5] for t in d.turns if t.speaker == "agent"]
+    classes, proba = tagger.proba(texts)
+    assert proba.shape == (len(texts), len(classes)) and np.allclose(proba.sum(1), 1)
+    assert [classes[i] for i in proba.argmax(1)] == tagger.tag(texts)
+    assert tagger.proba([])[1].shape == (0, len(classes))
