@@ -550,7 +550,13 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
             )
     if not parts:
         return ""
-    out = "Online turns (`online_reply_kinds.csv`): " + "; ".join(parts) + "."
+    out = (
+        "Online turns (`online_reply_kinds.csv`): "
+        + "; ".join(parts)
+        + " (the guard's own decision read back: how often its fact check and its own reply tagger "
+        "let the model's reply through, not an independent reading that the reply carries the "
+        "planned move)."
+    )
     push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
     cells = []
     for system in (s for s in df["system"].unique() if s in push):
