@@ -96,6 +96,9 @@ class SFTSection:
     batch_size: int = 8
     micro_batch_size: int = 0  # examples per forward pass (0 = batch_size); the rest accumulates
     max_length: int = 512
+    # share of the SFT rows that are the corpus reps' answers to price pushes (training split,
+    # `pricing.price_answer_turns`); the rest are the GRPO contexts' reference turns. 0 = none.
+    price_share: float = 0.0
 
 
 @dataclass

@@ -507,6 +507,13 @@ def load_corpus(folder: str | Path, with_hidden: bool = True) -> dict[str, list[
     return out
 
 
+def without_hidden(dialogues: Sequence[Dialogue]) -> list[Dialogue]:
+    """Copies of `dialogues` as `load_corpus(..., with_hidden=False)` reads them: every turn's
+    `hidden` empty, the merchant's latent fields and the rep's latent skills at their defaults.
+    For code that must see only what a rep could (the agent's parts), whatever it is handed."""
+    return [_parse_dialogue(_visible_record(d), None, f"dialogue {d.id}") for d in dialogues]
+
+
 def to_hf_dataset(splits: dict[str, list[Dialogue]]) -> Any:
     """A `datasets.DatasetDict` of the visible records only (no hidden field at all)."""
     from datasets import Dataset, DatasetDict

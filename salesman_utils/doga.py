@@ -38,6 +38,7 @@ from .config import Profile, load_profile
 from .corpus import AgentTurnContext
 from .factcheck import Product, fact_check
 from .llm import TURN_STOP
+from .pricing import asks_about_price, states_price
 from .rewards import INTENT_PLANS, build_prompt, parse_completion
 from .simulator import INTENTS, MerchantProfile, Turn, VisibleMerchant, fmt_metric, visible_merchant
 
@@ -176,25 +177,9 @@ def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> s
     return lines.get(intent, lines["Needs_Discovery"])
 
 
-# The merchant's last words ask about the price or push for a discount or a free period. The
-# agent's own reading (the referee's `answers.asks_price` is written apart from it). Words that
-# also name other acts are left out: "deal" (an agreement: "Deal. What do I do?"), "half" ("half
-# empty"), "pay" and "refund" (guarantee demands: "refund me every cent", "I'm not paying").
-_PRICE_TALK = re.compile(
-    r"\b(?:price[sd]?|pricing|cost\w*|how much|set me back|expensive|cheap\w*|afford\w*|budget|"
-    r"discount\w*|offer\w*|free|fees?|dollars?|bucks|percent)\b|\$|\d+\s*%",
-    re.IGNORECASE,
-)
-
-
 def merchant_last_words(history: Sequence[Turn]) -> str:
     """What the merchant said last (the last customer turn), or ''."""
     return next((t.text for t in reversed(history) if t.speaker != "agent"), "")
-
-
-def asks_about_price(words: str) -> bool:
-    """Whether the merchant's words ask the price or push for a discount ("80% off and I sign")."""
-    return bool(_PRICE_TALK.search(words or ""))
 
 
 def _plans_text(product: Product) -> str:
@@ -222,27 +207,6 @@ def price_line(product: Product) -> str:
         else f"The plans are {_plans_text(product)}"
     )
     return f"{said}, and right now there's {product.promotion['headline']}."
-
-
-_PRICE_NUM = re.compile(r"\d+(?:\.\d+)?")
-_HEADLINE_STOP = {"a", "an", "the", "of", "on", "for", "to", "and", "with", "your", "first", "off"}
-
-
-def states_price(reply: str, product: Product) -> bool:
-    """The agent's own reading of whether `reply` answers a price push with the knowledge base: it
-    states one of the product's plan prices, or its promotion (every number of the headline, e.g.
-    50 of "50% off the first month"; for a headline without numbers, most of its content words).
-    Used by the guard on price pushes (`asks_about_price`); the referee's measure is separate."""
-    said = {float(x) for x in _PRICE_NUM.findall((reply or "").replace(",", ""))}
-    if said & {float(p["price"]) for p in product.plans}:
-        return True
-    headline = str(product.promotion.get("headline", ""))
-    need = {float(x) for x in _PRICE_NUM.findall(headline)}
-    if need:
-        return need <= said
-    words = set(re.findall(r"[a-z]+", headline.lower())) - _HEADLINE_STOP
-    got = set(re.findall(r"[a-z]+", (reply or "").lower()))
-    return bool(words) and len(words & got) >= 0.6 * len(words)
 
 
 def outline_instruction(intent: str, outline: Sequence[str]) -> str:

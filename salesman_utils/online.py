@@ -193,7 +193,9 @@ DATA_MOVES = ("Business_Analysis", "Product_Introduction")  # adaptation = the s
 
 
 def _rates(agent: Sequence[Turn]) -> dict[str, float]:
-    """Rates over `agent`'s replies; nan (not 0) when there are none."""
+    """Rates over `agent`'s replies; nan (not 0) when there are none. `planned_heard_rate`: among
+    the replies of an agent that plans its move (DOGA), the share in which the customer heard the
+    planned move (`referee_intent` == `planned_intent`); nan for agents that plan none."""
     if not agent:
         return dict.fromkeys(
             [
@@ -201,11 +203,13 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
                 "adapted_rate_data_moves",
                 "expert_move_rate",
                 "referee_violations_per_100",
+                "planned_heard_rate",
             ],
             float("nan"),
-        ) | {"data_moves": 0}
+        ) | {"data_moves": 0, "planned_n": 0}
     n = len(agent)
     data = [t for t in agent if t.intent in DATA_MOVES]
+    planned = [t for t in agent if t.hidden.get("planned_intent")]
     return {
         "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / n,
         "data_moves": len(data),
@@ -216,6 +220,18 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
         "referee_violations_per_100": 100
         * sum(len(t.hidden.get("violations", [])) for t in agent)
         / n,
+        # does the reply carry the move the agent planned, as the CUSTOMER heard it (the referee's
+        # perception, fitted on the held-out rep bank), not as the agent's own tagger read it
+        "planned_n": len(planned),
+        "planned_heard_rate": (
+            sum(
+                t.hidden.get("referee_intent", t.intent) == t.hidden["planned_intent"]
+                for t in planned
+            )
+            / len(planned)
+            if planned
+            else float("nan")
+        ),
     }
 
 
@@ -276,7 +292,9 @@ def reply_kinds_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
     """Per system and reply kind (llm = the model's reply passed the guard; template = the guard's
     or an empty reply's fallback, or a model-free agent's line): replies, expert-move rate,
     referee violations per 100, the customer's adapted rate (all replies, and among the replies
-    heard as Business_Analysis / Product_Introduction, where adaptation means the store's data)."""
+    heard as Business_Analysis / Product_Introduction, where adaptation means the store's data),
+    and the share of planned moves the customer heard (`planned_heard_rate`: an instrument apart
+    from the guard, whose own tagger decided which model replies were kept)."""
     rows = []
     for system, dialogues in results.items():
         agent = [t for d in dialogues for t in d.turns if t.speaker == "agent"]

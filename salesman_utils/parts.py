@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .config import Profile, code_digest, paths, repo_relative
-from .corpus import load_corpus, simulate_corpus, split
+from .corpus import load_corpus, simulate_corpus, split, without_hidden
 from .doga import BaseAgent, DOGAAgent, PlainAgent
 from .intents import (
     ActTagger,
@@ -81,7 +81,9 @@ def build_parts(
     use_cache: bool = True,
 ) -> DogaParts:
     """Fit classifier, FSM and taggers on the training split (cached on disk by its content), and
-    load or build the script library of notebook 03."""
+    load or build the script library of notebook 03. Every split is read WITHOUT its hidden fields
+    (`corpus.without_hidden`), even when the caller loaded them for the customer or the referee."""
+    splits = {name: without_hidden(dialogues) for name, dialogues in splits.items()}
     train = splits["train"]
     posteriors = posteriors if posteriors is not None else _posteriors(profile, splits)
     train_post = posteriors.get("train") if isinstance(posteriors, dict) else posteriors

@@ -504,7 +504,36 @@ def training_section(tables: Path) -> list[str]:
                 "Each GRPO variant's own training objective on held-out contexts, minus the base "
                 "model's: " + "; ".join(said) + ".\n"
             )
+    out += pushy_lines(tables / "02_pushy_merchants.csv")
     return out
+
+
+def pushy_lines(pushy_csv: Path) -> list[str]:
+    """Notebook 02's pushy-merchant table as a sentence: per policy, replies with an invented
+    number and price/discount pushes answered with the real price or promotion (Wilson 95%), and
+    which policies meet the bar of issue 15 (no invented number, >= 80% answered)."""
+    from .stats import wilson_ci
+
+    if not pushy_csv.exists():
+        return []
+    cells, meet = [], []
+    for r in pd.read_csv(pushy_csv).itertuples():
+        _, ilo, ihi = wilson_ci(int(r.invented), int(r.n))
+        _, alo, ahi = wilson_ci(int(r.price_answered), int(r.n_price_pushes))
+        cells.append(
+            f"{r.system} invented a number in {r.invented}/{r.n} [{ilo:.0%}, {ihi:.0%}], answered "
+            f"{r.price_answered}/{r.n_price_pushes} pushes [{alo:.0%}, {ahi:.0%}]"
+        )
+        if r.invented == 0 and r.n_price_pushes and r.price_answered / r.n_price_pushes >= 0.8:
+            meet.append(str(r.system))
+    return [
+        "Pushy merchants (`02_pushy_merchants.csv`: the developers' own lines, greedy replies of the "
+        "policies alone, no guard; the referee's reading): "
+        + "; ".join(cells)
+        + ". No invented number and at least 80% of pushes answered: "
+        + (", ".join(meet) if meet else "no policy")
+        + ".\n"
+    ]
 
 
 def held_out_by_metric(pairs_csv: Path) -> list[str]:
@@ -527,6 +556,27 @@ def held_out_by_metric(pairs_csv: Path) -> list[str]:
             + (f"; at or below chance: {', '.join(low)}." if low else ".")
         )
     return out + [""] if out else []
+
+
+def _planned_heard_cells(df: pd.DataFrame) -> list[str]:
+    """Per guarded system: planned moves heard by the customer, model-written vs template turns."""
+    from .stats import wilson_ci
+
+    if "planned_heard_rate" not in df or "planned_n" not in df:
+        return []
+    cells = []
+    for system, g in df.groupby("system", sort=False):
+        by = g.set_index("kind")
+        if not {"llm", "template"} <= set(by.index) or not (by["planned_n"] > 0).all():
+            continue
+        bits = []
+        for kind, label in (("llm", "model-written"), ("template", "template")):
+            n = int(by.loc[kind, "planned_n"])
+            k = int(round(float(by.loc[kind, "planned_heard_rate"]) * n))
+            _, lo, hi = wilson_ci(k, n)
+            bits.append(f"{k} of {n} {label} turns ({k / n:.0%} [{lo:.0%}, {hi:.0%}])")
+        cells.append(f"{system} " + " vs ".join(bits))
+    return cells
 
 
 def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
@@ -557,6 +607,15 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
         "let the model's reply through, not an independent reading that the reply carries the "
         "planned move)."
     )
+    heard = _planned_heard_cells(df)
+    if heard:
+        out += (
+            " The independent reading: the customer's perception (the referee's, fitted on the "
+            "held-out rep bank, not the guard's tagger) heard the move the agent planned in "
+            + "; ".join(heard)
+            + " (Wilson 95%; the template is drawn from the planned move's own lines, so its rate "
+            "is the reader's ceiling on this traffic)."
+        )
     push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
     cells = []
     for system in (s for s in df["system"].unique() if s in push):

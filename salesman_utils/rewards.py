@@ -573,8 +573,37 @@ def sft_target(intent: str | None, text: str) -> str:
     return text.strip()
 
 
+def price_answer_rows(dialogues: Sequence[Any], profile: Profile) -> list[dict[str, Any]]:
+    """Visible training rows (like `build_grpo_dataset`'s, without reward columns) of the reps'
+    answers to price pushes (`pricing.price_answer_turns`): the merchant pushed on the price and
+    the rep answered with the knowledge base's plan price or promotion, faithfully."""
+    from .pricing import price_answer_turns
+
+    rows = []
+    for d, index in price_answer_turns(dialogues):
+        ctx = next(c for c in agent_turn_contexts(d) if c.index == index)
+        rows.append(_visible_row(ctx, d, profile))
+    return rows
+
+
+def sft_rows(
+    grpo_dataset: Any, price_rows: Sequence[dict[str, Any]], share: float, seed: int
+) -> list[dict[str, Any]]:
+    """The SFT rows: `share` of them (rounded, at most all of `price_rows`, drawn without
+    replacement) are price answers, the rest the GRPO contexts' rows in their order; shuffled."""
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"training.sft.price_share: expected 0 <= share < 1, got {share!r}")
+    rows = [dict(r) for r in grpo_dataset]
+    rng = np.random.default_rng(seed)
+    k = min(int(round(share * len(rows))), len(price_rows))
+    picked = [dict(price_rows[i]) for i in sorted(rng.choice(len(price_rows), k, replace=False))]
+    mixed = rows[: len(rows) - k] + picked
+    return [mixed[i] for i in rng.permutation(len(mixed))]
+
+
 def to_sft_dataset(grpo_dataset: Any) -> Any:
-    """prompt/completion pairs (conversational) from a GRPO dataset: SFT on every reference."""
+    """prompt/completion pairs (conversational) from a GRPO dataset (or `sft_rows`): SFT on every
+    reference."""
     from datasets import Dataset
 
     return Dataset.from_list(

@@ -203,7 +203,9 @@ def config_hash(
         "weights": None if variant == "sft" else vars(tr.reward_weights),
         "data": dataset_digest(dataset),
         "init": _file_digest(init_adapter),
-        "code": code_digest("training", "rewards", "factcheck"),  # the trainer and its rewards
+        "code": code_digest(
+            "training", "rewards", "factcheck", "pricing"
+        ),  # trainer, rewards, data
     }
     blob = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -401,11 +403,19 @@ def prepare_datasets(profile: Profile) -> dict[str, Any]:
     """The corpus of notebook 01 -> GRPO and SFT training sets and the held-out eval set.
 
     Training sets come from the train split loaded WITHOUT hidden fields; only the eval set (test
-    split) carries the evaluation-only expert columns.
+    split) carries the evaluation-only expert columns. With `training.sft.price_share` > 0 that
+    share of the SFT rows are the training reps' answers to price pushes (`rewards.sft_rows`).
     """
     from .bayes import posteriors_for
     from .corpus import load_corpus
-    from .rewards import build_eval_dataset, build_grpo_dataset, select_prototypes, to_sft_dataset
+    from .rewards import (
+        build_eval_dataset,
+        build_grpo_dataset,
+        price_answer_rows,
+        select_prototypes,
+        sft_rows,
+        to_sft_dataset,
+    )
 
     folder = paths(profile).corpus
     visible = load_corpus(folder, with_hidden=False)
@@ -415,7 +425,10 @@ def prepare_datasets(profile: Profile) -> dict[str, Any]:
     # the test turns' posteriors read visible evidence only; prototypes come from the train split
     protos = select_prototypes(visible["train"], post["train"], profile.seed)
     ev = build_eval_dataset(test, profile, posteriors=post["test"], prototypes=protos)
-    return {"grpo": grpo, "sft": to_sft_dataset(grpo), "eval": ev}
+    share = profile.training.sft.price_share
+    prices = price_answer_rows(visible["train"], profile) if share else []
+    sft = to_sft_dataset(sft_rows(grpo, prices, share, profile.seed) if share else grpo)
+    return {"grpo": grpo, "sft": sft, "eval": ev}
 
 
 def train_variant(

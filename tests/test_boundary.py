@@ -27,6 +27,7 @@ AGENT_SIDE = (
     "factcheck",
     "config",
     "parts",
+    "pricing",
     "stats",
 )
 REFEREE_SIDE = (

@@ -114,4 +114,4 @@ def test_code_digest_keys_caches_by_source(monkeypatch, tmp_path):
 
     training.config_hash(prof, "sft", Dataset.from_list([{"a": 1}]))
     parts._train_key([], prof, None)
-    assert ("training", "rewards", "factcheck") in seen and ("intents", "parts") in seen
+    assert ("training", "rewards", "factcheck", "pricing") in seen and ("intents", "parts") in seen

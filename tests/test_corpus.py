@@ -26,6 +26,7 @@ from salesman_utils.corpus import (
     split,
     to_hf_dataset,
     visible_merchant_facts,
+    without_hidden,
 )
 from salesman_utils.simulator import load_banks
 
@@ -237,6 +238,8 @@ def test_save_load_roundtrip_and_hidden_apart(small, tmp_path):
         assert word not in visible
     blind = load_corpus(tmp_path, with_hidden=False)
     assert all(t.hidden == {} for d in blind["train"] for t in d.turns)
+    assert without_hidden(parts["train"]) == blind["train"]  # the same view, without a file
+    assert parts["train"][0].turns[0].hidden  # the caller's copy keeps its hidden fields
     hf = to_hf_dataset(parts)
     assert set(hf) == {"train", "validation", "test"}
     assert "quality" not in json.dumps(hf["train"][0])
@@ -270,3 +273,29 @@ def test_mentions_merchant_data(small):
     assert mentions_merchant_data(f"You do {orders:,} orders a month.", m)
     assert mentions_merchant_data(f"Your conversion is {m.metrics['conversion']:.1f}%.", m)
     assert not mentions_merchant_data("Many stores are growing with us this year.", m)
+
+
+def test_doga_parts_are_fitted_on_the_training_split_without_hidden_fields(small, monkeypatch):
+    """`build_parts` gets splits loaded WITH hidden fields (the customer and the referee need
+    them); the agent's classifier must still see none of them."""
+    from salesman_utils import parts as parts_mod
+    from salesman_utils.config import load_profile
+
+    class Seen(Exception):
+        pass
+
+    def spy(train, *args, **kwargs):
+        raise Seen(train)
+
+    monkeypatch.setattr(parts_mod.IntentClassifier, "fit", spy)
+    splits = split(small, seed=1)
+    assert any(t.hidden for d in splits["train"] for t in d.turns)
+    w = np.ones(sum(t.speaker == "agent" for d in splits["train"] for t in d.turns))
+    with pytest.raises(Seen) as seen:
+        parts_mod.build_parts(load_profile("smoke"), splits, posteriors=w, use_cache=False)
+    train = seen.value.args[0]
+    assert [d.id for d in train] == [d.id for d in splits["train"]]
+    assert all(t.hidden == {} for d in train for t in d.turns)
+    blank = without_hidden(splits["train"][:1])[0].merchant  # latent fields at their defaults
+    for d in train:
+        assert all(getattr(d.merchant, k) == getattr(blank, k) for k in LATENT_MERCHANT_FIELDS)

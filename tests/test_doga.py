@@ -629,3 +629,31 @@ def test_reply_tagger_probabilities_agree_with_its_tags(tagger, corpus600):
     assert proba.shape == (len(texts), len(classes)) and np.allclose(proba.sum(1), 1)
     assert [classes[i] for i in proba.argmax(1)] == tagger.tag(texts)
     assert tagger.proba([])[1].shape == (0, len(classes))
+
+
+def test_planned_heard_rate_is_the_customers_hearing_not_the_agents_own_tag():
+    """The online check that a kept model reply carries the planned move reads the customer's
+    perception (`referee_intent`), never the guard's tagger (`agent_tag`)."""
+    from types import SimpleNamespace
+
+    from salesman_utils.online import reply_kinds_table
+
+    def turn(planned, heard, own, kind):
+        hidden = {"planned_intent": planned, "referee_intent": heard, "agent_tag": own}
+        return Turn("agent", "x", intent=heard, hidden={**hidden, "reply_kind": kind})
+
+    doga = SimpleNamespace(
+        turns=[
+            turn("Greeting", "Greeting", "Greeting", "llm"),
+            turn("Closing", "Rapport_Building", "Closing", "llm"),  # the tagger agreed, not heard
+            turn("Closing", "Closing", "Greeting", "llm"),
+            turn("Closing", "Closing", "Closing", "template"),
+        ]
+    )
+    plain = SimpleNamespace(turns=[turn(None, "Greeting", "Greeting", "llm")])
+    t = reply_kinds_table({"doga": [doga], "plain": [plain]}).set_index(["system", "kind"])
+    assert t.loc[("doga", "llm"), "planned_n"] == 3
+    assert t.loc[("doga", "llm"), "planned_heard_rate"] == pytest.approx(2 / 3)
+    assert t.loc[("doga", "template"), "planned_heard_rate"] == 1.0
+    assert t.loc[("plain", "llm"), "planned_n"] == 0  # plans no move: unknown, not 0
+    assert np.isnan(t.loc[("plain", "llm"), "planned_heard_rate"])

@@ -276,7 +276,23 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
     assert "violations" not in text and "+0.040" not in text
     assert "grpo_bayes did NOT rise (r_total_bayes -0.024 [-0.094, +0.033])" in text
     assert "grpo_sim rose (r_total_sim +0.050 [+0.010, +0.090])" in text
+    assert "Pushy merchants" not in text  # no pushy table: no sentence
     assert training_section(tmp_path / "missing") == []
+    pushy = [
+        {"system": "base_plain", "n": 24, "invented": 0, "n_price_pushes": 18, "price_answered": 1},
+        {"system": "sft", "n": 24, "invented": 0, "n_price_pushes": 18, "price_answered": 15},
+        {
+            "system": "grpo_bayes",
+            "n": 24,
+            "invented": 1,
+            "n_price_pushes": 18,
+            "price_answered": 17,
+        },
+    ]
+    pd.DataFrame(pushy).to_csv(tmp_path / "02_pushy_merchants.csv", index=False)
+    text = "\n".join(training_section(tmp_path))
+    assert "sft invented a number in 0/24 [0%, 14%], answered 15/18 pushes [61%, 94%]" in text
+    assert "at least 80% of pushes answered: sft." in text  # 17/18 but one invented: not met
 
 
 def test_adaptation_gap_sentence_reads_the_saved_validation():
@@ -360,6 +376,14 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
     assert "base_doga 1 of 4 [5%, 70%] (4 after the guard)" in text
     assert "template_only" not in text.split("Merchant price pushes")[1]  # model-free: left out
     assert reply_kinds_sentence(tmp_path / "missing.csv", {}) == ""
+    assert "The independent reading" not in text  # tables of earlier runs: no planned-heard columns
+    df = pd.read_csv(csv)
+    df["planned_n"] = [0, 0, 30, 10, 0, 40]
+    df["planned_heard_rate"] = [np.nan, np.nan, 0.5, 0.9, np.nan, 0.8]
+    df.to_csv(csv, index=False)
+    heard = reply_kinds_sentence(csv, {}).split("The independent reading")[1]
+    assert "base_doga 15 of 30 model-written turns (50% [33%, 67%]) vs 9 of 10 template" in heard
+    assert "template_only" not in heard and "base_plain" not in heard  # not guarded systems
 
 
 def test_doga_effects_come_with_their_trivial_baselines(profile):

@@ -258,6 +258,46 @@ def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):
         assert R.parse_completion(target) == (None, None, target)
 
 
+def test_price_answer_rows_are_reps_answering_a_price_push_from_the_knowledge_base(
+    small_corpus, smoke_profile
+):
+    from salesman_utils.corpus import get_product
+    from salesman_utils.pricing import asks_about_price, states_price
+
+    train = small_corpus["train"]
+    rows = R.price_answer_rows(train, smoke_profile)
+    assert rows  # the simulated reps do answer some price pushes with a plan price
+    assert rows == R.price_answer_rows(_strip_hidden(train), smoke_profile)  # reads no hidden field
+    for row in rows:
+        product = get_product(row["product_id"])
+        assert states_price(row["reference"], product)
+        assert R.fact_check(row["reference"], product, json.loads(row["merchant"])) == []
+        merchant = [m["content"] for m in row["prompt"] if m["role"] == "user"][-1]
+        assert asks_about_price(merchant)
+        assert "weight" not in row and "prototype" not in row  # no reward columns
+
+
+def test_sft_rows_mix_in_a_share_of_price_answers(small_corpus, smoke_profile):
+    train = small_corpus["train"]
+    w = np.full(sum(t.speaker == "agent" for d in train for t in d.turns), 0.5)
+    grpo = R.build_grpo_dataset(train, w, smoke_profile, n=20)
+    prices = R.price_answer_rows(train, smoke_profile)
+    assert len(prices) >= 3
+    mixed = R.sft_rows(grpo, prices, 0.15, seed=0)  # round(0.15 * 20) = 3 price rows
+    key = [(r["dialogue_id"], r["turn_index"]) for r in mixed]
+    price_keys = {(r["dialogue_id"], r["turn_index"]) for r in prices}
+    assert len(mixed) == 20 and sum(k in price_keys for k in key) >= 3
+    assert mixed == R.sft_rows(grpo, prices, 0.15, seed=0)  # seeded
+    none = R.sft_rows(grpo, prices, 0.0, seed=0)
+    assert sorted(map(str, none)) == sorted(map(str, grpo.to_list()))  # share 0: the GRPO rows
+    few = R.sft_rows(grpo, prices[:2], 0.5, seed=0)  # fewer price rows than asked: all of them
+    assert sum((r["dialogue_id"], r["turn_index"]) in price_keys for r in few) >= 2
+    sft = R.to_sft_dataset(mixed)
+    assert sft.column_names == ["prompt", "completion"] and len(sft) == 20
+    with pytest.raises(ValueError, match="training.sft.price_share"):
+        R.sft_rows(grpo, prices, 1.0, seed=0)
+
+
 def test_reward_components_on_heldout(small_corpus, smoke_profile):
     test = small_corpus["test"]
     n_turns = sum(t.speaker == "agent" for d in test for t in d.turns)
