@@ -1,10 +1,12 @@
 """Price-answer SFT rows (issue 15) measured on the VALIDATION split's price pushes.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_price_sft.py --runs 6/0 6/0.5 40/0.5
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_price_sft.py --runs 0/0 6/0 24/0.5 40/0 40/0.5
 
 Each run `STEPS/SHARE` trains the profile's SFT variant with `training.sft.max_steps = STEPS` and
 `training.sft.price_share = SHARE` (notebook 02's `prepare_datasets`, so the same rows) into a
-scratch folder (`--out`, kept: a rerun reuses an adapter of the same config), then greedily answers
+scratch folder (`--out`, kept: a rerun reuses an adapter of the same config; the profile's own
+setting uses notebook 02's own `sft` folder: its adapter when the config hash matches, else trained
+there as notebook 02 would), then greedily answers
 every validation-split context in which the merchant pushed on the price (DOGA's own
 `pricing.asks_about_price`; 48 in the tutorial corpus) and prints, read by the REFEREE here only:
 replies that state a real plan price or the promotion (`answers_with_kb_price`), among them the
@@ -56,16 +58,24 @@ def cell(k: int, n: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="tutorial")
-    ap.add_argument("--runs", nargs="+", default=["0/0", "6/0", "40/0.5"], help="STEPS/SHARE")
+    ap.add_argument(
+        "--runs", nargs="+", default=["0/0", "6/0", "24/0.5", "40/0", "40/0.5"], help="STEPS/SHARE"
+    )
     ap.add_argument("--out", default="artifacts/bench_price_sft")
     args = ap.parse_args()
     from salesman_utils.referee.answers import answers_with_kb_price, invented_numbers
 
     base = load_profile(args.profile)
     out = Path(args.out) / base.name
-    training.variant_dir = lambda p, v: (
-        out / f"{v}-{p.training.sft.max_steps}-{p.training.sft.price_share}"
-    )
+    own = training.variant_dir  # the profile's own setting reuses notebook 02's adapter (same hash)
+
+    def scratch_dir(p, v):
+        s, b = p.training.sft, base.training.sft
+        if (s.max_steps, s.price_share) == (b.max_steps, b.price_share):
+            return own(p, v)
+        return out / f"{v}-{s.max_steps}-{s.price_share}"
+
+    training.variant_dir = scratch_dir
     training._write_log = lambda *a, **k: None  # results/ belongs to the notebooks
     val = price_push_contexts(
         load_corpus(paths(base).corpus, with_hidden=False)["validation"], base
