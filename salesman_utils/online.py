@@ -209,7 +209,9 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
         ) | {"data_moves": 0, "planned_n": 0}
     n = len(agent)
     data = [t for t in agent if t.intent in DATA_MOVES]
-    planned = [t for t in agent if t.hidden.get("planned_intent")]
+    planned = [
+        t for t in agent if t.hidden.get("planned_intent") and t.hidden.get("referee_intent")
+    ]
     return {
         "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / n,
         "data_moves": len(data),
@@ -224,10 +226,7 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
         # perception, fitted on the held-out rep bank), not as the agent's own tagger read it
         "planned_n": len(planned),
         "planned_heard_rate": (
-            sum(
-                t.hidden.get("referee_intent", t.intent) == t.hidden["planned_intent"]
-                for t in planned
-            )
+            sum(t.hidden["referee_intent"] == t.hidden["planned_intent"] for t in planned)
             / len(planned)
             if planned
             else float("nan")

@@ -412,7 +412,12 @@ def run_summary(manifest_path: Path, profile: Profile) -> list[str]:
     if profile.budget_minutes:
         verdict = "within" if total <= profile.budget_minutes else "OVER"
         line += f", {verdict} the {profile.budget_minutes:g}-min budget of this profile"
-    dirty = " (uncommitted changes)" if manifest.get("git", {}).get("dirty") else ""
+    dirty = (
+        " (uncommitted changes)"
+        if manifest.get("git", {}).get("dirty")
+        or any((e.get("git") or {}).get("dirty") or e.get("dirty") for e in manifest["notebooks"])
+        else ""
+    )
     return [
         "### This run\n",
         _md(rows),
@@ -491,6 +496,7 @@ def training_section(tables: Path) -> list[str]:
     ]
     if parts:
         out.append("`grpo_bayes` minus `sft`, paired bootstrap 95%: " + "; ".join(parts) + ".\n")
+    out += sft_label(tables.parent / "metrics" / "02_bayesian_grpo_training.json")
     if vs_base.exists():
         b = pd.read_csv(vs_base)
         rows = [r for r in b.itertuples() if OBJECTIVE_COLUMN.get(r.system) == r.metric]
@@ -506,6 +512,31 @@ def training_section(tables: Path) -> list[str]:
             )
     out += pushy_lines(tables / "02_pushy_merchants.csv")
     return out
+
+
+def sft_label(metrics_02: Path) -> list[str]:
+    """What `sft` is in this run's comparisons (its steps and price-answer rows against GRPO's
+    prompts): with price rows it is not the paper's SFT baseline, and the README says so."""
+    if not metrics_02.exists():
+        return []
+    m = json.loads(metrics_02.read_text())
+    sft, grpo = m.get("sft") or {}, m.get("grpo") or {}
+    if not sft:
+        return []
+    share = float(sft.get("price_share") or 0)
+    rows = f"{sft.get('price_rows', 0)} of its rows price answers" if share else "no price rows"
+    return [
+        f"Here `sft` is {sft.get('max_steps')} SFT steps ({rows}, `training.sft.price_share` "
+        f"{share:g}); each GRPO variant is {grpo.get('max_steps')} steps of one prompt x "
+        f"{grpo.get('num_generations')} completions. "
+        + (
+            "With price rows this `sft` is not the paper's SFT baseline (SFT on every reference), "
+            "and the two sides did not get the same data or compute: read every sft-vs-GRPO "
+            "difference in this README with that in mind.\n"
+            if share
+            else "\n"
+        )
+    ]
 
 
 def pushy_lines(pushy_csv: Path) -> list[str]:
@@ -532,7 +563,9 @@ def pushy_lines(pushy_csv: Path) -> list[str]:
         + "; ".join(cells)
         + ". No invented number and at least 80% of pushes answered: "
         + (", ".join(meet) if meet else "no policy")
-        + ".\n"
+        + ". The referee's price check (`answers_with_kb_price`) applies the same rule as the one "
+        "that picked SFT's price-answer rows (`pricing.states_price`; separate code), so "
+        "'answered' says whether a policy learned that rule on lines unlike the corpus's pushes.\n"
     ]
 
 
@@ -579,6 +612,17 @@ def _planned_heard_cells(df: pd.DataFrame) -> list[str]:
     return cells
 
 
+def _model_free_heard(df: pd.DataFrame) -> str:
+    """The same reading for the model-free agents: the trivial baseline beside DOGA's rates."""
+    free = df[(df["kind"] == "template") & (df["planned_n"] > 0)]
+    free = free[~free["system"].isin(df.loc[(df["kind"] == "llm") & (df["replies"] > 0), "system"])]
+    cells = []
+    for r in free.itertuples():
+        k = int(round(float(r.planned_heard_rate) * int(r.planned_n)))
+        cells.append(f"{r.system} {k} of {int(r.planned_n)} ({k / int(r.planned_n):.0%})")
+    return (" Model-free agents, the same reading: " + "; ".join(cells) + ".") if cells else ""
+
+
 def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
     """Per guarded system (one with both model-written and template turns online): how many turns
     the model wrote and how many are the guard's template; and on the merchant's price pushes, how
@@ -611,24 +655,29 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
     if heard:
         out += (
             " The independent reading: the customer's perception (the referee's, fitted on the "
-            "held-out rep bank, not the guard's tagger) heard the move the agent planned in "
+            "held-out rep bank; the same kind of model as the guard's tagger, an embedding and a "
+            "logistic regression, fitted on other lines) heard the move the agent planned in "
             + "; ".join(heard)
-            + " (Wilson 95%; the template is drawn from the planned move's own lines, so its rate "
-            "is the reader's ceiling on this traffic)."
+            + " (Wilson 95%; after a price push DOGA's template is the price line whatever move "
+            "was planned)." + _model_free_heard(df)
         )
     push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
+    with_model = set(df.loc[(df["kind"] == "llm") & (df["replies"] > 0), "system"])
     cells = []
     for system in (s for s in df["system"].unique() if s in push):
         r = push[system]
         n, first = r.get("price_pushes", 0), r.get("answered_first_draft")
         post = next((v for k, v in r.items() if k.startswith("answered_post_guard")), None)
-        if not n or first is None or not r.get("model_written"):
+        if not n or first is None or system not in with_model:
             continue  # no push, or a model-free agent (its price line states the price by construction)
         _, lo, hi = wilson_ci(int(first), int(n))
         cell = f"{system} {first} of {n} [{lo:.0%}, {hi:.0%}]"
+        after = []
         if post is not None and post != first:
-            cell += f" ({post} after the guard)"
-        cells.append(cell)
+            after.append(f"{post} after the guard")
+        if not r.get("model_written"):
+            after.append("0 model replies kept")
+        cells.append(cell + (f" ({'; '.join(after)})" if after else ""))
     if cells:
         out += (
             " Merchant price pushes answered with a knowledge-base price or promotion in the "

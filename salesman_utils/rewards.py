@@ -602,8 +602,8 @@ def sft_rows(
 
 
 def to_sft_dataset(grpo_dataset: Any) -> Any:
-    """prompt/completion pairs (conversational) from a GRPO dataset (or `sft_rows`): SFT on every
-    reference."""
+    """prompt/completion pairs (conversational): SFT on the reference of every row of a GRPO
+    dataset, or of `sft_rows` (the GRPO rows with a share replaced by price answers)."""
     from datasets import Dataset
 
     return Dataset.from_list(

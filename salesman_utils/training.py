@@ -1,6 +1,7 @@
 """Train the policies: SFT (TRL `SFTTrainer`) and GRPO (TRL `GRPOTrainer`), both with a peft LoRA.
 
-Variants (docs/DESIGN.md §3.2): `sft` (imitation of every reference), `grpo_sim` (R_format + R_sim +
+Variants (docs/DESIGN.md §3.2): `sft` (imitation of the GRPO contexts' references; with
+`training.sft.price_share` > 0 that share of its rows are price answers instead), `grpo_sim` (R_format + R_sim +
 R_faith), `grpo_bayes` (R_format + R_bayes + R_faith, from the base model: the paper's best) and
 `sft_grpo_bayes` (the same GRPO, starting from the SFT adapter). TRL/peft configs are built from
 the profile in one place (`lora_config`, `sft_config`, `grpo_config`).

@@ -383,7 +383,13 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
     df.to_csv(csv, index=False)
     heard = reply_kinds_sentence(csv, {}).split("The independent reading")[1]
     assert "base_doga 15 of 30 model-written turns (50% [33%, 67%]) vs 9 of 10 template" in heard
-    assert "template_only" not in heard and "base_plain" not in heard  # not guarded systems
+    guarded, free = heard.split("Model-free agents")
+    assert "template_only" not in guarded and "base_plain" not in heard  # not guarded systems
+    assert "template_only 32 of 40 (80%)" in free  # the trivial baseline beside DOGA's rates
+    assert "ceiling" not in heard
+    kept_none = [dict(pushes[1], model_written=0)]  # no model reply kept: still reported
+    text = reply_kinds_sentence(csv, {"price_pushes": kept_none})
+    assert "base_doga 1 of 4 [5%, 70%] (4 after the guard; 0 model replies kept)" in text
 
 
 def test_doga_effects_come_with_their_trivial_baselines(profile):
