@@ -31,23 +31,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from salesman_utils import training  # noqa: E402
 from salesman_utils.config import load_profile, paths  # noqa: E402
-from salesman_utils.corpus import agent_turn_contexts, get_product, load_corpus  # noqa: E402
-from salesman_utils.pricing import asks_about_price, states_price  # noqa: E402
+from salesman_utils.corpus import get_product, load_corpus  # noqa: E402
+from salesman_utils.pricing import price_push_contexts, states_price  # noqa: E402
 from salesman_utils.rewards import _visible_row, format_problems  # noqa: E402
 from salesman_utils.stats import wilson_ci  # noqa: E402
-
-
-def price_push_contexts(dialogues, profile):
-    """Visible rows of every agent turn whose merchant's last words push on the price."""
-    from datasets import Dataset
-
-    rows = []
-    for d in dialogues:
-        for ctx in agent_turn_contexts(d):
-            last = next((t.text for t in reversed(ctx.history) if t.speaker != "agent"), "")
-            if last and asks_about_price(last):
-                rows.append(_visible_row(ctx, d, profile))
-    return Dataset.from_list(rows)
 
 
 def cell(k: int, n: int) -> str:
@@ -77,8 +64,11 @@ def main() -> None:
 
     training.variant_dir = scratch_dir
     training._write_log = lambda *a, **k: None  # results/ belongs to the notebooks
-    val = price_push_contexts(
-        load_corpus(paths(base).corpus, with_hidden=False)["validation"], base
+    from datasets import Dataset
+
+    validation = load_corpus(paths(base).corpus, with_hidden=False)["validation"]
+    val = Dataset.from_list(
+        [_visible_row(ctx, d, base) for d, ctx in price_push_contexts(validation)]
     )
     rep_answered = [
         states_price(r, get_product(p))

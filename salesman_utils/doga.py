@@ -38,7 +38,7 @@ from .config import Profile, load_profile
 from .corpus import AgentTurnContext
 from .factcheck import Product, fact_check
 from .llm import TURN_STOP
-from .pricing import asks_about_price, states_price
+from .pricing import asks_about_price, merchant_last_words, states_price
 from .rewards import INTENT_PLANS, build_prompt, parse_completion
 from .simulator import INTENTS, MerchantProfile, Turn, VisibleMerchant, fmt_metric, visible_merchant
 
@@ -175,11 +175,6 @@ def safe_template(intent: str, product: Product, merchant: MerchantProfile) -> s
         f"{plan['period']} in your {product.platform} merchant app, and I can walk you through it.",
     }
     return lines.get(intent, lines["Needs_Discovery"])
-
-
-def merchant_last_words(history: Sequence[Turn]) -> str:
-    """What the merchant said last (the last customer turn), or ''."""
-    return next((t.text for t in reversed(history) if t.speaker != "agent"), "")
 
 
 def _plans_text(product: Product) -> str:

@@ -9,9 +9,10 @@ written apart from these rules and share no code with them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .corpus import AgentTurnContext, agent_turn_contexts
 from .factcheck import Product, fact_check
 
 # The merchant's last words ask about the price or push for a discount or a free period. The
@@ -23,6 +24,11 @@ _PRICE_TALK = re.compile(
     r"discount\w*|offer\w*|free|fees?|dollars?|bucks|percent)\b|\$|\d+\s*%",
     re.IGNORECASE,
 )
+
+
+def merchant_last_words(history: Sequence[Any]) -> str:
+    """What the merchant said last (the last customer turn), or ''."""
+    return next((t.text for t in reversed(history) if t.speaker != "agent"), "")
 
 
 def asks_about_price(words: str) -> bool:
@@ -51,26 +57,23 @@ def states_price(reply: str, product: Product) -> bool:
     return bool(words) and len(words & got) >= 0.6 * len(words)
 
 
-def price_answer_turns(dialogues: Sequence[Any]) -> list[tuple[Any, int]]:
-    """(dialogue, agent-turn index) of every rep turn that answers a price push with the knowledge
-    base: the merchant's last words push on the price (`asks_about_price`), the rep's reply states
-    a plan price or the promotion (`states_price`) and passes the visible fact check. Reads turn
-    texts, the product and the dashboard only (no hidden field, no outcome)."""
-    from .factcheck import get_product
-
-    out = []
+def price_push_contexts(dialogues: Sequence[Any]) -> Iterator[tuple[Any, AgentTurnContext]]:
+    """(dialogue, context) of every rep turn whose merchant's last words push on the price
+    (`asks_about_price`); the context's history has hidden fields stripped."""
     for d in dialogues:
-        product = get_product(d.product_id)
-        last = ""
-        for i, t in enumerate(d.turns):
-            if t.speaker != "agent":
-                last = t.text
-                continue
-            if (
-                last
-                and asks_about_price(last)
-                and states_price(t.text, product)
-                and not fact_check(t.text, product, d.merchant)
-            ):
-                out.append((d, i))
+        for ctx in agent_turn_contexts(d):
+            if asks_about_price(merchant_last_words(ctx.history)):
+                yield d, ctx
+
+
+def price_answer_turns(dialogues: Sequence[Any]) -> list[tuple[Any, AgentTurnContext]]:
+    """(dialogue, context) of every rep turn that answers a price push with the knowledge base:
+    a price push (`price_push_contexts`) whose rep reply states a plan price or the promotion
+    (`states_price`) and passes the visible fact check. Reads turn texts, the product and the
+    dashboard only (no hidden field, no outcome)."""
+    out = []
+    for d, ctx in price_push_contexts(dialogues):
+        reply = d.turns[ctx.index].text
+        if states_price(reply, ctx.product) and not fact_check(reply, ctx.product, d.merchant):
+            out.append((d, ctx))
     return out

@@ -612,10 +612,15 @@ def _planned_heard_cells(df: pd.DataFrame) -> list[str]:
     return cells
 
 
+def _model_driven(df: pd.DataFrame) -> set[str]:
+    """Systems of a reply-kinds table with at least one model-written reply."""
+    return set(df.loc[(df["kind"] == "llm") & (df["replies"] > 0), "system"])
+
+
 def _model_free_heard(df: pd.DataFrame) -> str:
     """The same reading for the model-free agents: the trivial baseline beside DOGA's rates."""
     free = df[(df["kind"] == "template") & (df["planned_n"] > 0)]
-    free = free[~free["system"].isin(df.loc[(df["kind"] == "llm") & (df["replies"] > 0), "system"])]
+    free = free[~free["system"].isin(_model_driven(df))]
     cells = []
     for r in free.itertuples():
         k = int(round(float(r.planned_heard_rate) * int(r.planned_n)))
@@ -662,7 +667,7 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
             "was planned)." + _model_free_heard(df)
         )
     push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
-    with_model = set(df.loc[(df["kind"] == "llm") & (df["replies"] > 0), "system"])
+    with_model = _model_driven(df)
     cells = []
     for system in (s for s in df["system"].unique() if s in push):
         r = push[system]

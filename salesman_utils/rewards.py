@@ -579,11 +579,7 @@ def price_answer_rows(dialogues: Sequence[Any], profile: Profile) -> list[dict[s
     the rep answered with the knowledge base's plan price or promotion, faithfully."""
     from .pricing import price_answer_turns
 
-    rows = []
-    for d, index in price_answer_turns(dialogues):
-        ctx = next(c for c in agent_turn_contexts(d) if c.index == index)
-        rows.append(_visible_row(ctx, d, profile))
-    return rows
+    return [_visible_row(ctx, d, profile) for d, ctx in price_answer_turns(dialogues)]
 
 
 def sft_rows(

@@ -426,10 +426,10 @@ def prepare_datasets(profile: Profile) -> dict[str, Any]:
     # the test turns' posteriors read visible evidence only; prototypes come from the train split
     protos = select_prototypes(visible["train"], post["train"], profile.seed)
     ev = build_eval_dataset(test, profile, posteriors=post["test"], prototypes=protos)
-    share = profile.training.sft.price_share
-    prices = price_answer_rows(visible["train"], profile) if share else []
-    sft = to_sft_dataset(sft_rows(grpo, prices, share, profile.seed) if share else grpo)
-    return {"grpo": grpo, "sft": sft, "eval": ev}
+    share, sft = profile.training.sft.price_share, grpo
+    if share:
+        sft = sft_rows(grpo, price_answer_rows(visible["train"], profile), share, profile.seed)
+    return {"grpo": grpo, "sft": to_sft_dataset(sft), "eval": ev}
 
 
 def train_variant(
