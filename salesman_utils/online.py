@@ -195,7 +195,8 @@ DATA_MOVES = ("Business_Analysis", "Product_Introduction")  # adaptation = the s
 def _rates(agent: Sequence[Turn]) -> dict[str, float]:
     """Rates over `agent`'s replies; nan (not 0) when there are none. `planned_heard_rate`: among
     the replies of an agent that plans its move (DOGA), the share in which the customer heard the
-    planned move (`referee_intent` == `planned_intent`); nan for agents that plan none."""
+    planned move (`referee_intent` == `planned_intent`; the count is `planned_heard` of
+    `planned_n`); nan for agents that plan none."""
     if not agent:
         return dict.fromkeys(
             [
@@ -206,12 +207,13 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
                 "planned_heard_rate",
             ],
             float("nan"),
-        ) | {"data_moves": 0, "planned_n": 0}
+        ) | {"data_moves": 0, "planned_n": 0, "planned_heard": 0}
     n = len(agent)
     data = [t for t in agent if t.intent in DATA_MOVES]
     planned = [
         t for t in agent if t.hidden.get("planned_intent") and t.hidden.get("referee_intent")
     ]
+    heard = sum(t.hidden["referee_intent"] == t.hidden["planned_intent"] for t in planned)
     return {
         "adapted_rate": sum(bool(t.hidden.get("adapted")) for t in agent) / n,
         "data_moves": len(data),
@@ -225,12 +227,8 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
         # does the reply carry the move the agent planned, as the CUSTOMER heard it (the referee's
         # perception, fitted on the held-out rep bank), not as the agent's own tagger read it
         "planned_n": len(planned),
-        "planned_heard_rate": (
-            sum(t.hidden["referee_intent"] == t.hidden["planned_intent"] for t in planned)
-            / len(planned)
-            if planned
-            else float("nan")
-        ),
+        "planned_heard": heard,
+        "planned_heard_rate": heard / len(planned) if planned else float("nan"),
     }
 
 

@@ -565,7 +565,8 @@ def pushy_lines(pushy_csv: Path) -> list[str]:
         + (", ".join(meet) if meet else "no policy")
         + ". The referee's price check (`answers_with_kb_price`) applies the same rule as the one "
         "that picked SFT's price-answer rows (`pricing.states_price`; separate code), so "
-        "'answered' says whether a policy learned that rule on lines unlike the corpus's pushes.\n"
+        "'answered' says whether a policy learned that rule on pushes written by other hands (the "
+        "corpus's harder pushes were written by a helper who had not read these lines).\n"
     ]
 
 
@@ -591,6 +592,14 @@ def held_out_by_metric(pairs_csv: Path) -> list[str]:
     return out + [""] if out else []
 
 
+def _heard_count(row: Any) -> int:
+    """Planned moves heard: the saved count (`planned_heard`), or, for a table saved before it
+    was a column, the rate times n rounded."""
+    if "planned_heard" in row and pd.notna(row["planned_heard"]):
+        return int(row["planned_heard"])
+    return int(round(float(row["planned_heard_rate"]) * int(row["planned_n"])))
+
+
 def _planned_heard_cells(df: pd.DataFrame) -> list[str]:
     """Per guarded system: planned moves heard by the customer, model-written vs template turns."""
     from .stats import wilson_ci
@@ -605,7 +614,7 @@ def _planned_heard_cells(df: pd.DataFrame) -> list[str]:
         bits = []
         for kind, label in (("llm", "model-written"), ("template", "template")):
             n = int(by.loc[kind, "planned_n"])
-            k = int(round(float(by.loc[kind, "planned_heard_rate"]) * n))
+            k = _heard_count(by.loc[kind])
             _, lo, hi = wilson_ci(k, n)
             bits.append(f"{k} of {n} {label} turns ({k / n:.0%} [{lo:.0%}, {hi:.0%}])")
         cells.append(f"{system} " + " vs ".join(bits))
@@ -623,7 +632,7 @@ def _model_free_heard(df: pd.DataFrame) -> str:
     free = free[~free["system"].isin(_model_driven(df))]
     cells = []
     for r in free.itertuples():
-        k = int(round(float(r.planned_heard_rate) * int(r.planned_n)))
+        k = _heard_count(r._asdict())
         cells.append(f"{r.system} {k} of {int(r.planned_n)} ({k / int(r.planned_n):.0%})")
     return (" Model-free agents, the same reading: " + "; ".join(cells) + ".") if cells else ""
 

@@ -653,6 +653,7 @@ def test_planned_heard_rate_is_the_customers_hearing_not_the_agents_own_tag():
     plain = SimpleNamespace(turns=[turn(None, "Greeting", "Greeting", "llm")])
     t = reply_kinds_table({"doga": [doga], "plain": [plain]}).set_index(["system", "kind"])
     assert t.loc[("doga", "llm"), "planned_n"] == 3
+    assert t.loc[("doga", "llm"), "planned_heard"] == 2
     assert t.loc[("doga", "llm"), "planned_heard_rate"] == pytest.approx(2 / 3)
     assert t.loc[("doga", "template"), "planned_heard_rate"] == 1.0
     assert t.loc[("plain", "llm"), "planned_n"] == 0  # plans no move: unknown, not 0

@@ -387,6 +387,10 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
     assert "template_only" not in guarded and "base_plain" not in heard  # not guarded systems
     assert "template_only 32 of 40 (80%)" in free  # the trivial baseline beside DOGA's rates
     assert "ceiling" not in heard
+    df["planned_heard"] = [0, 0, 16, 9, 0, 31]  # the saved count wins over rate x n
+    df.to_csv(csv, index=False)
+    heard = reply_kinds_sentence(csv, {}).split("The independent reading")[1]
+    assert "base_doga 16 of 30 model-written turns" in heard and "template_only 31 of 40" in heard
     kept_none = [dict(pushes[1], model_written=0)]  # no model reply kept: still reported
     text = reply_kinds_sentence(csv, {"price_pushes": kept_none})
     assert "base_doga 1 of 4 [5%, 70%] (4 after the guard; 0 model replies kept)" in text
