@@ -508,7 +508,8 @@ def training_section(tables: Path) -> list[str]:
             ]
             out.append(
                 "Each GRPO variant's own training objective on held-out contexts, minus the base "
-                "model's: " + "; ".join(said) + ".\n"
+                "model's: " + "; ".join(said) + f". One training seed; {len(rows)} variants read "
+                "without a multiplicity correction, so a single rise is weak evidence.\n"
             )
     out += pushy_lines(tables / "02_pushy_merchants.csv")
     return out
@@ -525,6 +526,8 @@ def sft_label(metrics_02: Path) -> list[str]:
         return []
     share = float(sft.get("price_share") or 0)
     rows = f"{sft.get('price_rows', 0)} of its rows price answers" if share else "no price rows"
+    if sft.get("rows_seen"):
+        rows += f"; {sft['rows_seen']} rows seen in training"
     return [
         f"Here `sft` is {sft.get('max_steps')} SFT steps ({rows}, `training.sft.price_share` "
         f"{share:g}); each GRPO variant is {grpo.get('max_steps')} steps of one prompt x "
@@ -564,9 +567,14 @@ def pushy_lines(pushy_csv: Path) -> list[str]:
         + ". No invented number and at least 80% of pushes answered: "
         + (", ".join(meet) if meet else "no policy")
         + ". The referee's price check (`answers_with_kb_price`) applies the same rule as the one "
-        "that picked SFT's price-answer rows (`pricing.states_price`; separate code), so "
-        "'answered' says whether a policy learned that rule on pushes written by other hands (the "
-        "corpus's harder pushes were written by a helper who had not read these lines).\n"
+        "that picked SFT's price-answer rows (`pricing.states_price`; separate code). **Not a "
+        "sealed test**: the agent's price-talk rule (`pricing.asks_about_price`) was adjusted on "
+        "these lines in an earlier stop, and the corpus's harder price pushes "
+        "(`data/customer_templates.yaml`, issue 15) were written by a helper whose brief, written "
+        "by a developer who had read these lines, named the same kinds of push; several of its "
+        "lines are close paraphrases of these. Read this table as a development measure; the "
+        "sealed set (`data/pushy_merchants_sealed.yaml`, written blind) is scored by "
+        "`benchmarks/bench_pushy_sealed.py`.\n"
     ]
 
 
@@ -677,13 +685,16 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
         )
     push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
     with_model = _model_driven(df)
-    cells = []
+    cells, free = [], []
     for system in (s for s in df["system"].unique() if s in push):
         r = push[system]
         n, first = r.get("price_pushes", 0), r.get("answered_first_draft")
         post = next((v for k, v in r.items() if k.startswith("answered_post_guard")), None)
-        if not n or first is None or system not in with_model:
-            continue  # no push, or a model-free agent (its price line states the price by construction)
+        if n and first is not None and system not in with_model:
+            free.append(f"{system} {first} of {n}")  # its price line: the trivial baseline
+            continue
+        if not n or first is None:
+            continue
         _, lo, hi = wilson_ci(int(first), int(n))
         cell = f"{system} {first} of {n} [{lo:.0%}, {hi:.0%}]"
         after = []
@@ -699,6 +710,11 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
             "is selected by the guard's own price rule and its price-line fallback, so by "
             "construction): " + "; ".join(cells) + "."
         )
+        if free:
+            out += (
+                " The model-free agents answer with their price line (by construction, the "
+                "trivial baseline): " + "; ".join(free) + "."
+            )
     return out
 
 

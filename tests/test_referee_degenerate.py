@@ -156,6 +156,15 @@ def test_referee_columns():
     assert df["price_answered"][0] == 1.0 and math.isnan(df["price_answered"][1])
 
 
+def test_sealed_pushy_set_loads_and_differs_from_the_development_set():
+    """The sealed set (written blind) has every kind, valid products, and none of the development
+    set's lines."""
+    sealed = P.load_pushy_cases(P.DATA_DIR / "pushy_merchants_sealed.yaml")
+    assert len(sealed) >= 30 and {c["kind"] for c in sealed} == set(P.KINDS)
+    dev = {c["text"].lower() for c in P.load_pushy_cases()}
+    assert not dev & {c["text"].lower() for c in sealed}
+
+
 def test_pushy_cases_and_report(smoke_profile):
     from salesman_utils.corpus import simulate_corpus
 

@@ -276,6 +276,7 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
     assert "violations" not in text and "+0.040" not in text
     assert "grpo_bayes did NOT rise (r_total_bayes -0.024 [-0.094, +0.033])" in text
     assert "grpo_sim rose (r_total_sim +0.050 [+0.010, +0.090])" in text
+    assert "One training seed; 2 variants read without a multiplicity correction" in text
     assert "Pushy merchants" not in text  # no pushy table: no sentence
     assert training_section(tmp_path / "missing") == []
     pushy = [
@@ -293,6 +294,8 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
     text = "\n".join(training_section(tmp_path))
     assert "sft invented a number in 0/24 [0%, 14%], answered 15/18 pushes [61%, 94%]" in text
     assert "at least 80% of pushes answered: sft." in text  # 17/18 but one invented: not met
+    # the development set is labelled as such, and the sealed set's scorer is named
+    assert "**Not a sealed test**" in text and "bench_pushy_sealed.py" in text
 
 
 def test_adaptation_gap_sentence_reads_the_saved_validation():
@@ -374,7 +377,10 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
     assert "base_plain" not in text.split(".")[0]  # no guard: not a guarded system
     assert "base_plain 0 of 5 [0%, 43%]" in text and "base_plain 0 of 5 [0%, 43%] (" not in text
     assert "base_doga 1 of 4 [5%, 70%] (4 after the guard)" in text
-    assert "template_only" not in text.split("Merchant price pushes")[1]  # model-free: left out
+    pushes_part = text.split("Merchant price pushes")[1]
+    drafts, baseline = pushes_part.split("The model-free agents")
+    assert "template_only" not in drafts  # model-free: not among the model's first drafts
+    assert "template_only 3 of 3" in baseline and "by construction" in baseline
     assert reply_kinds_sentence(tmp_path / "missing.csv", {}) == ""
     assert "The independent reading" not in text  # tables of earlier runs: no planned-heard columns
     df = pd.read_csv(csv)
