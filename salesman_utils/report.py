@@ -690,10 +690,10 @@ def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
         r = push[system]
         n, first = r.get("price_pushes", 0), r.get("answered_first_draft")
         post = next((v for k, v in r.items() if k.startswith("answered_post_guard")), None)
-        if n and first is not None and system not in with_model:
-            free.append(f"{system} {first} of {n}")  # its price line: the trivial baseline
-            continue
         if not n or first is None:
+            continue
+        if system not in with_model:
+            free.append(f"{system} {first} of {n}")  # its price line: the trivial baseline
             continue
         _, lo, hi = wilson_ci(int(first), int(n))
         cell = f"{system} {first} of {n} [{lo:.0%}, {hi:.0%}]"
