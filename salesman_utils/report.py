@@ -840,7 +840,12 @@ def render_results_section(profile: Profile | str) -> str:
             "and `degenerate_per_100` are the referee's own checkers, which no system calls. But "
             "`template_only`'s and the DOGA template turns' near-zero referee violations hold largely by "
             "construction (the library keeps only templates that pass a fact check), "
-            "and `violations_per_100` is the guard's own checker (0 for DOGA by construction)._\n"
+            "and `violations_per_100` is the guard's own checker (0 for DOGA by construction). "
+            "`degenerate_per_100` is separate code, but not blind to training: the GRPO variants "
+            "were rewarded by R_format (`rewards.format_problems`) for avoiding many of the forms it "
+            "counts (labels, markup, meta text, echoes, merchant lines), and DOGA's `clean_reply` strips "
+            "markup, speaker labels and merchant lines before the reply is scored; `base_plain` is "
+            "the untreated baseline._\n"
         )
     out.append("### Online conversion against the simulated customer\n")
     out.append(

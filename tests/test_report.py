@@ -92,6 +92,8 @@ def test_section_is_built_from_the_tables(profile):
     doga = next(line for line in text.splitlines() if "complex capabilities" in line)
     assert "base_plain -> base_doga" in doga and "+0.50 [+0.50, +0.50]" in doga
     assert "0.123 [0.100, 0.150]" in text and "0.20 [0.10, 0.37]" in text  # auto, conversion
+    # the degenerate count is named as trained toward (R_format) and cleaned (DOGA), not blind
+    assert "R_format (`rewards.format_problems`)" in text and "`clean_reply` strips" in text
     assert "faithfulness_auc" in text and "0.610" in text
     assert "**trained** judge" in text and "which passed its validation" in text
     assert "![Judge score per capability and system](" in text and "eval_radar.png" in text
