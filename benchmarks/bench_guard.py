@@ -1,12 +1,23 @@
 """DOGA's guard measured on tutorial artifacts (issue 15): the reply tagger, online acceptance, pushy.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_guard.py --tagger
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_guard.py --acceptance
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_guard.py --online --calls 8 --variants ...
 
 `--tagger`: the agent's reply tagger on corpus rep lines whose intent label is known (train,
 validation, test splits): how often a labelled line is read off its intent (top tag, top 2), and
 the probability cut chosen on the VALIDATION split (the lowest cut at which a line is accepted for
 a move it does not carry on at most 1% of (line, other move) pairs).
+`--acceptance` (issue 24): the guard's two acceptance cuts, chosen on the VALIDATION split. Positives:
+validation rep lines, each read for its labelled move against DOGA's outline for that move in its
+context (`DOGAAgent._outline`). Negatives: the agent's own lines of `data/guard_negatives.yaml`
+(filler, off-topic, helpdesk), each read against every move, in a validation context whose rep
+line carries that move. A line passes when the tagger gives the move p >= `intent_min_proba` and
+its content-word overlap with the outline, the knowledge base and the dashboard
+(`doga.outline_overlap`) is >= `outline_min_overlap`. Chosen on a 0.05 grid, among the pairs of cuts
+that pass at most 1% of the (negative, move) pairs: the strictest intent cut whose pair passes
+within 1 point of the most positives any pair passes, with the most lenient overlap cut there (the
+model paraphrases, the corpus lines do not). No model generation; ~3-4 min on a busy 2-core CPU.
 `--online`: DOGA (base model) in simulated calls, per guard variant, each with a fresh LLM cache
 (generation really paid): the model-written share (first draft passing, final), the guard's
 actions, seconds per turn, the referee's violations, and price pushes answered (referee's
@@ -40,6 +51,96 @@ from salesman_utils.intents import TextTagger  # noqa: E402
 from salesman_utils.parts import build_parts, load_splits  # noqa: E402
 
 CUT_FALSE_ACCEPT = 0.01
+NEGATIVE_PASS = 0.01  # --acceptance: the most (negative line, move) pairs the guard may pass
+POS_SLACK = 0.01  # --acceptance: rep lines the stricter intent cut may cost, at most
+NEGATIVES_FILE = Path(__file__).resolve().parents[1] / "data" / "guard_negatives.yaml"
+
+
+def acceptance_cuts(parts, splits, prof, max_lines: int = 800) -> dict:
+    """The guard's `intent_min_proba` and `outline_min_overlap`, chosen on the validation split
+    (see the module doc). Prints the pass rates at the chosen cuts and at a few others."""
+    import yaml
+
+    import salesman_utils.doga as doga
+    from salesman_utils.corpus import without_hidden
+    from salesman_utils.factcheck import get_product
+    from salesman_utils.intents import agent_examples
+    from salesman_utils.simulator import visible_merchant
+
+    agent = make_doga(doga, parts, prof, None)
+    val = without_hidden(splits["validation"])
+    rows = []  # (history, intent, line, product, merchant)
+    for d in val:
+        hists, intents, _ = agent_examples([d])
+        lines = [t.text for t in d.turns if t.speaker == "agent"]
+        product, merchant = get_product(d.product_id), visible_merchant(d.merchant)
+        rows += [
+            (h, it, line, product, merchant)
+            for h, it, line in zip(hists, intents, lines, strict=True)
+        ]
+    keep = np.random.default_rng(1).permutation(len(rows))[:max_lines]
+    rows = [rows[i] for i in sorted(keep)]
+
+    def reference(h, intent, product, merchant) -> str:
+        _, steps, line = agent._outline(intent, h, product, merchant)
+        plan = {"intent": intent, "outline": [*steps, f"Say something like: {line}"]}
+        return doga.outline_reference({**plan, "template": line}, product, merchant, agent.library)
+
+    refs = [reference(h, it, p, m) for h, it, _, p, m in rows]
+    classes, proba = parts.tagger.proba([r[2] for r in rows])
+    pos_p = np.array([proba[k, classes.index(r[1])] for k, r in enumerate(rows)])
+    pos_o = np.array([doga.outline_overlap(r[2], ref) for r, ref in zip(rows, refs, strict=True)])
+    negs = [s for lines in yaml.safe_load(NEGATIVES_FILE.read_text()).values() for s in lines]
+    _, neg_proba = parts.tagger.proba(negs)
+    by_move = {c: [k for k, r in enumerate(rows) if r[1] == c] for c in classes}
+    neg_p, neg_o = [], []
+    for j, text in enumerate(negs):
+        for ci, c in enumerate(classes):
+            if not by_move[c]:
+                continue
+            k = by_move[c][j % len(by_move[c])]  # a validation context planned for this move
+            neg_p.append(neg_proba[j, ci])
+            neg_o.append(doga.outline_overlap(text, refs[k]))
+    neg_p, neg_o = np.array(neg_p), np.array(neg_o)
+    grid = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+    table = [
+        (
+            float(c1),
+            float(c2),
+            float(np.mean((pos_p >= c1) & (pos_o >= c2))),
+            float(np.mean((neg_p >= c1) & (neg_o >= c2))),
+        )
+        for c1 in grid
+        for c2 in grid
+    ]
+    ok = [r for r in table if r[3] <= NEGATIVE_PASS]
+    top = max(r[2] for r in ok)
+    # the strictest intent cut whose best pair stays within POS_SLACK of the most rep lines
+    # passed, then the most lenient overlap cut there
+    near = [r for r in ok if r[2] >= top - POS_SLACK]
+    c1 = max(r[0] for r in near)
+    best = min((r for r in near if r[0] == c1), key=lambda r: r[1])
+    for c in grid[::2]:
+        row = max((r for r in ok if r[0] == c), key=lambda r: r[2], default=None)
+        if row:
+            print(f"  intent cut {c:.2f}: best overlap cut {row[1]:.2f}, rep lines {row[2]:.3f}")
+
+    def rates(c1: float, c2: float) -> str:
+        pos = np.mean((pos_p >= c1) & (pos_o >= c2))
+        neg = np.mean((neg_p >= c1) & (neg_o >= c2))
+        return f"p>={c1:.2f} overlap>={c2:.2f}: rep lines pass {pos:.3f}, negatives pass {neg:.3f}"
+
+    print(f"validation rep lines n={len(rows)}; negatives {len(negs)} x moves = {len(neg_p)} pairs")
+    print("tagger only   " + rates(0.2, 0.0) + " (the rule before issue 24: p>=0.20)")
+    print("tagger only   " + rates(best[0], 0.0))
+    print("overlap only  " + rates(0.0, best[1]))
+    for c1, c2 in [(0.3, 0.5), (0.5, 0.5), (0.5, 0.6), (0.6, 0.6)]:
+        print("              " + rates(c1, c2))
+    print(
+        f"CHOSEN (negatives <= {NEGATIVE_PASS:.0%}, rep lines within {POS_SLACK:.0%} of the most): "
+        + rates(best[0], best[1])
+    )
+    return {"intent_min_proba": best[0], "outline_min_overlap": best[1]}
 
 
 def tagger_report(parts, splits) -> float:
@@ -332,6 +433,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="tutorial")
     ap.add_argument("--tagger", action="store_true")
+    ap.add_argument("--acceptance", action="store_true", help="choose the guard's cuts")
     ap.add_argument("--online", action="store_true")
     ap.add_argument("--pushy", action="store_true")
     ap.add_argument("--contexts", type=int, default=0, help="held-out rep-turn contexts")
@@ -355,6 +457,8 @@ def main() -> None:
     print(f"corpus: {note}; {parts.library_note}")
     if args.tagger:
         tagger_report(parts, splits)
+    if args.acceptance:
+        print(acceptance_cuts(parts, splits, prof))
     with tempfile.TemporaryDirectory() as tmp:
         if args.contexts:
             cut, retries = args.variants.split(",")[0].split("/")

@@ -5,18 +5,18 @@
 `data/pushy_merchants.yaml` (notebook 02, section 7c) is a development set: the agent's price-talk
 rule was adjusted on it and the corpus's harder price pushes were written from a brief by someone who
 had read it. `data/pushy_merchants_sealed.yaml` was written by a helper that read only
-`data/products.yaml`. This script puts its lines into test calls exactly as notebook 02 does
-(`referee.pushy.pushy_dataset` on the test split), answers them greedily with the base model and
-with the adapters notebook 02 saved (paths from `results/metrics/02_bayesian_grpo_training.json`),
-and prints, per policy, the referee's reading (`pushy_report`: replies with an invented number,
-price/discount pushes answered with the real price or promotion, Wilson 95%). Replies go to
-`artifacts/bench_pushy_sealed/<profile>/replies.csv`. Run it once after `make reproduce`; choose
-nothing on it.
+`data/products.yaml`. Notebook 02 (section 7d) scores it in every run and saves
+`results/tables/02_pushy_sealed.csv`; this script re-scores it alone, with the same code
+(`referee.pushy.score_systems`: the lines put into test calls by `pushy_dataset`, answered greedily
+by the base model and the adapters notebook 02 saved, paths from
+`results/metrics/02_bayesian_grpo_training.json`), or scores another case file (`--cases`), and
+keeps the replies in `artifacts/<profile>/bench_pushy_sealed/replies.csv`. Choose nothing on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from pathlib import Path
@@ -30,16 +30,13 @@ import pandas as pd  # noqa: E402
 from salesman_utils import training  # noqa: E402
 from salesman_utils.config import REPO_ROOT, load_profile, paths  # noqa: E402
 from salesman_utils.corpus import load_corpus  # noqa: E402
-from salesman_utils.factcheck import DATA_DIR  # noqa: E402
 from salesman_utils.referee import pushy  # noqa: E402
-
-SEALED = DATA_DIR / "pushy_merchants_sealed.yaml"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="tutorial")
-    ap.add_argument("--cases", default=str(SEALED), help="a pushy-merchant YAML file")
+    ap.add_argument("--cases", default=str(pushy.SEALED_FILE), help="a pushy-merchant YAML file")
     args = ap.parse_args()
     prof = load_profile(args.profile)
     out = paths(prof)
@@ -58,19 +55,17 @@ def main() -> None:
     cases = pushy.load_pushy_cases(args.cases)
     test = load_corpus(out.corpus, with_hidden=False)["test"]
     ds = pushy.pushy_dataset(test, prof, cases)
-    rows, replies = [], []
-    for name, adapter in systems.items():
-        said = training.generate_replies(prof, ds, adapter, desc=f"sealed {name}")
-        r = pushy.pushy_report(said, ds)
-        rows.append({"system": name, **r})
-        replies += [
-            {"system": name, "kind": k, "text": t, "reply": s}
-            for k, t, s in zip(ds["kind"], ds["text"], said, strict=True)
-        ]
+    generate = functools.partial(training.generate_replies, prof)
+    table, said = pushy.score_systems(systems, ds, generate, "sealed")
+    table = table.reset_index()
+    replies = [
+        {"system": name, "kind": k, "text": t, "reply": s}
+        for name, texts in said.items()
+        for k, t, s in zip(ds["kind"], ds["text"], texts, strict=True)
+    ]
     folder = out.artifacts / "bench_pushy_sealed"
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(replies).to_csv(folder / "replies.csv", index=False)
-    table = pd.DataFrame(rows)
     print(
         f"{Path(args.cases).name}: {len(ds)} lines ({sum(k != 'promise' for k in ds['kind'])} pushes)"
     )

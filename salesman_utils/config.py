@@ -162,15 +162,47 @@ class DogaConfig:
     guard_retries: int = 2
     retrieve_k: int = 2
     max_new_tokens: int = 64
-    # the guard's intent check: a reply passes if the planned intent is the agent's reply tagger's
-    # top tag or has at least this probability (1.0 = top tag only; see `doga._off_intent`)
-    intent_min_proba: float = 1.0
+    # the guard's acceptance (issue 24): a reply passes only if the agent's reply tagger gives the
+    # planned move at least `intent_min_proba` (`doga._off_intent`) and at least
+    # `outline_min_overlap` of its content words are in the outline, the knowledge base or the
+    # dashboard (`doga._off_outline`; 0 = off). Both cuts are chosen on the validation split
+    # against data/guard_negatives.yaml (benchmarks/bench_guard.py --acceptance)
+    intent_min_proba: float = 0.45
+    outline_min_overlap: float = 0.35
     # whether an off-intent reply is regenerated (guard_retries rounds) before the template; the
     # retries cost one generation per retried reply (see `doga.guard_replies`)
     retry_off_intent: bool = True
     # the GRPO policy under `best_grpo_doga`; fixed before any result is seen (no selection on the
     # held-out items notebook 05 scores): default the paper's best, GRPO with R_bayes and no SFT
     grpo_variant: GrpoVariant = "grpo_bayes"
+
+
+PlannerArm = Literal["outcome", "bayes", "oracle"]
+PlannerStart = Literal["scratch", "imitation"]
+
+
+@dataclass
+class PlannerConfig:
+    """Strategy-level GRPO of notebook 02 (`planner_rl`, `planner_experiment`): which of the six moves to make next."""
+
+    arms: list[PlannerArm] = field(default_factory=lambda: ["outcome", "bayes", "oracle"])
+    starts: list[PlannerStart] = field(default_factory=lambda: ["scratch", "imitation"])
+    n_seeds: int = 5
+    updates: int = 40
+    merchants_per_update: int = 16
+    rollouts: int = 8  # G: calls per merchant from the same start
+    lr: float = 0.05
+    clip: float = 0.2
+    beta: float = 0.02  # KL to the start policy
+    inner_steps: int = 2
+    eval_at: list[int] = field(default_factory=lambda: [2, 5, 10, 20, 30])  # + 0 and the end
+    n_train_cases: int = 256  # training-split (merchant, product) pairs the rollouts call
+    n_val_calls: int = 150  # the learning curves: validation-split merchants
+    n_test_calls: int = 300  # the final planners: test-split merchants
+    workers: int = 2
+    # the planner DOGA runs in notebook 04, fixed before any result is seen (the method's arm)
+    deploy_arm: PlannerArm = "bayes"
+    deploy_start: PlannerStart = "imitation"
 
 
 JudgeKind = Literal["local", "api", "trained"]
@@ -212,6 +244,7 @@ class Profile:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     library: LibraryConfig = field(default_factory=LibraryConfig)
     doga: DogaConfig = field(default_factory=DogaConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     source: str = ""
 

@@ -4,9 +4,11 @@ A DOGA turn: the `IntentClassifier` proposes the next intent, the `IntentFSM` re
 forbids, the script library returns the best outline of that intent for this context, `fill`
 personalizes its template with the merchant's visible data, the prompt is assembled (knowledge base,
 merchant dashboard, move, outline), one batched `backend.chat` call writes the replies, and the guard
-fact-checks each reply against the product. A reply fails when it is unfaithful, when it does not
-carry the planned intent (read by the agent's own `ReplyTagger`, `check_intent=True`, our addition:
-the 135M default model often ignores the outline; soft rule in `_off_intent`), or when the merchant
+fact-checks each reply against the product. A reply fails when it is unfaithful (invented offers,
+codes and numbers included), when it does not carry the planned intent (read by the agent's own
+`ReplyTagger`, `check_intent=True`, our addition: the 135M default model often ignores the outline;
+`_off_intent`), when it strays from the outline (`_off_outline`: too few of its content words are
+in the outline, the move's library outlines, the knowledge base or the dashboard), or when the merchant
 pushed on the price and it states no knowledge-base price or promotion (`states_price`). A failing
 reply is regenerated (another seed, one batched call per round) up to `profile.doga.guard_retries`
 times, then replaced by the filled template (the price line after a price push): the template is
@@ -312,6 +314,7 @@ class DOGAAgent(BaseAgent):
         use_fsm: bool = True,
         check_intent: bool = True,
         intent_min_proba: float | None = None,
+        outline_min_overlap: float | None = None,
         **kwargs: Any,
     ):
         super().__init__(backend, product, merchant, profile=profile, **kwargs)
@@ -323,39 +326,65 @@ class DOGAAgent(BaseAgent):
         self.check_intent = check_intent  # off-outline replies -> retried, then the template
         cut = self.profile.doga.intent_min_proba if intent_min_proba is None else intent_min_proba
         self.intent_min_proba = float(cut)  # see `_off_intent`
+        cut = (
+            self.profile.doga.outline_min_overlap
+            if outline_min_overlap is None
+            else outline_min_overlap
+        )
+        self.outline_min_overlap = float(cut)  # see `_off_outline`
         self.retry_off_intent = bool(self.profile.doga.retry_off_intent)
 
     def _outline(
-        self, intent: str, history: Sequence[Turn], product: Product, merchant: MerchantProfile
+        self,
+        intent: str,
+        history: Sequence[Turn],
+        product: Product,
+        merchant: MerchantProfile,
+        context: str | None = None,
     ):
-        context = " ".join(t.text for t in history[-2:])
-        entries = self.library.retrieve(intent, context, self.k) if self.library is not None else []
-        if asks_about_price(merchant_last_words(history)) and not entries:
+        """(library entry id, outline steps, filled template line) of `intent` here. The library
+        is searched with `context` (default: the last two turns' words)."""
+        if context is None:
+            context = " ".join(t.text for t in history[-2:])
+        entries = self._retrieve(intent, context)
+        price_push = asks_about_price(merchant_last_words(history))
+        if price_push and not entries:
             return None, price_outline(product), price_line(product)
         if not entries:
             line = safe_template(intent, product, merchant)
             return None, [INTENT_PLANS.get(intent, intent)], line
-        from .library import MissingSlotError, fill
-
-        def fill_or_empty(text: str) -> str:
-            try:
-                return fill(text, product, merchant, agent_name=self.agent_name)
-            except MissingSlotError:  # mined from another product: a slot may have no value here
-                return ""
-
         said = {t.text for t in history if t.speaker == "agent"}
-        fresh = [e for e in entries if fill_or_empty(e.template) not in said]
+        fresh = [e for e in entries if self._fill(e.template, product, merchant) not in said]
         entry = (fresh or entries)[0]  # do not repeat a line already said in this call
-
-        line = fill_or_empty(entry.template)
-        if not line or fact_check(line, product, merchant):  # never bring a wrong fact in
-            line = safe_template(intent, product, merchant)
-        steps = [fill_or_empty(str(x)) or str(x) for x in (entry.outline or [])]
-        if asks_about_price(merchant_last_words(history)):
+        line = self._template_line(entry.template, intent, product, merchant)
+        steps = [self._fill(str(x), product, merchant) or str(x) for x in (entry.outline or [])]
+        if price_push:
             # answer what was said: a price question or discount push gets the KB's price and
             # offer in the outline, and the price line as the guard's fallback
             return getattr(entry, "id", None), price_outline(product), price_line(product)
         return getattr(entry, "id", None), steps, line
+
+    # the three pure steps of `_outline`, methods so that a caller playing many calls can cache them
+    def _retrieve(self, intent: str, context: str) -> list[Any]:
+        return self.library.retrieve(intent, context, self.k) if self.library is not None else []
+
+    def _fill(self, text: str, product: Product, merchant: MerchantProfile) -> str:
+        """The template filled for this merchant, '' when a slot has no value here."""
+        from .library import MissingSlotError, fill
+
+        try:
+            return fill(text, product, merchant, agent_name=self.agent_name)
+        except MissingSlotError:  # mined from another product: a slot may have no value here
+            return ""
+
+    def _template_line(
+        self, template: str, intent: str, product: Product, merchant: MerchantProfile
+    ) -> str:
+        """The filled template, or the safe line when it is empty or states a wrong fact."""
+        line = self._fill(template, product, merchant)
+        if not line or fact_check(line, product, merchant):  # never bring a wrong fact in
+            line = safe_template(intent, product, merchant)
+        return line
 
     def plan_many(self, states: Sequence[AgentState]) -> list[TurnPlan]:
         t0 = time.perf_counter()
@@ -440,16 +469,18 @@ def _off_intent(
     """Items whose reply does not carry the planned intent, read by the agent's OWN reply tagger
     (fitted on the training split), for agents with `check_intent`.
 
-    Accepted: the planned intent is the tagger's top tag, or its probability is at least the
-    agent's `intent_min_proba` (profile `doga.intent_min_proba`; 1.0 = top tag only). Why a
-    softer rule: on the corpus's rep lines the tagger is right (1.4% of the test split's lines are
-    read off their labelled intent, 0.1% with the planned intent outside its top 2), but the
-    model's own replies do not read like the corpus templates, and a reply that mixes two moves
-    (a question after a number) often has the planned move second. A top-2 rule would accept a
-    wrong move for 1 line in 5 by construction (2 of 6 intents), so the rule is a probability
-    cut, chosen on the VALIDATION split's rep lines (`benchmarks/bench_guard.py --tagger`): the
-    lowest cut at which a line is accepted for a move it does not carry on at most 1% of
-    (line, other move) pairs. Price pushes are exempt: there the guard asks for the price."""
+    Accepted: the tagger gives the planned intent a probability of at least the agent's
+    `intent_min_proba` (profile `doga.intent_min_proba`). No top-tag route (issue 24): the tagger
+    is a six-way softmax, so meaningless text still gets a top tag, often with p > 0.5; only the
+    planned move's probability, at a cut chosen on the VALIDATION split against the agent's own
+    negatives (`data/guard_negatives.yaml`: filler, off-topic and helpdesk lines), says something.
+    The cut is chosen with the outline check's (`_off_outline`) by `benchmarks/bench_guard.py
+    --acceptance`: among the cut pairs that pass at most 1% of the negatives (each read against
+    every move), the strictest intent cut whose pair passes within 1 point of the most validation
+    rep lines (for their labelled move) any pair passes. Tutorial: p >= 0.45 with overlap >= 0.35
+    passes 97.5% of the rep lines and 0.8% of the negatives; the rule before (top tag or p >= 0.20)
+    passed 27% of the negatives. Price pushes are exempt: there the guard asks for the price
+    (`_no_price`)."""
     todo = [
         i
         for i in idx
@@ -464,9 +495,96 @@ def _off_intent(
     )
     return {
         i
-        for i, (tag, p) in zip(todo, read, strict=True)
-        if tag != plans[i]["intent"] and p < getattr(agents[i], "intent_min_proba", 1.0)
+        for i, (_, p) in zip(todo, read, strict=True)
+        if p < getattr(agents[i], "intent_min_proba", 1.0)
     }
+
+
+# Words that carry no content of their own in a sales call (function words, fillers, greetings,
+# the outline's own framing "say something like"): left out of `content_stems`.
+_FILLER = frozenset(
+    """
+    about above after again all also and any are aren around because been before being but can
+    cannot could did does doing don done each even ever for from get gets getting give going gone
+    good got great had has have having her here hers him his how into its just keep know let lets
+    like look make many may maybe might more most much must need nice not now off okay once one
+    only other our ours out over please pretty quite really right say said see she should some
+    something still such sure take tell than thank thanks that the their them then there these
+    they thing things think this those through too very want was way well were what when where
+    which while who whom why will with would yeah yes yet you your yours hello hey bye wow
+    lot lots kind stuff fine alright anyway actually basically
+    """.split()
+)
+
+
+def content_stems(text: str) -> set[str]:
+    """The content words of `text`: lower-case words of 3+ letters that are not `_FILLER`, cut to
+    their first 5 letters (a crude stem: "customers" and "customer" meet)."""
+    words = re.findall(r"[a-z]+", (text or "").lower())
+    return {w[:5] for w in words if len(w) > 2 and w not in _FILLER}
+
+
+def outline_overlap(reply: str, reference: str) -> float:
+    """The share of the reply's content stems (`content_stems`) found in `reference`; 0.0 for a
+    reply with no content word at all. DOGA's on-outline measure (issue 24).
+
+    Why this measure: it asks what the guard needs to know, whether the reply talks about what
+    the outline, the knowledge base or the dashboard talk about, in words a newcomer can check by
+    hand; it needs no model (the tagger already reads the move) and costs microseconds. A
+    paraphrase of the outline keeps most of its nouns (store, orders, coupon, month), filler and
+    chatter keep none (weather, router, enjoy). An embedding similarity to the outline was the
+    other candidate; not taken (not measured): it costs an embedding per reply and gives no
+    reason a reader can see when it rejects one."""
+    said = content_stems(reply)
+    if not said:
+        return 0.0
+    return len(said & content_stems(reference)) / len(said)
+
+
+def _move_words(library: Any, intent: str | None) -> str:
+    """Every template, example and outline step the script library holds for `intent` (mined
+    from the training split): the move's own vocabulary."""
+    if library is None or intent not in INTENTS or not hasattr(library, "by_intent"):
+        return ""
+    return " ".join(
+        " ".join([e.template, e.example, *map(str, e.outline or [])])
+        for e in library.by_intent(intent)
+    )
+
+
+def outline_reference(plan: TurnPlan, product: Product, merchant: Any, library: Any = None) -> str:
+    """What a reply may talk about: the plan's outline (its steps and template line), the script
+    library's outlines of the planned move (`_move_words`: the retrieved outline is one of them;
+    a paraphrase of the move may take its words from another), the knowledge base
+    (`Product.kb_text`, the product's name and platform) and the visible dashboard."""
+    parts = [*plan.get("outline", []), plan.get("template", ""), product.kb_text()]
+    parts += [product.name, product.platform, _move_words(library, plan.get("intent"))]
+    if merchant is not None and getattr(merchant, "metrics", None) is not None:
+        parts.append(dashboard_text(merchant))
+    return " ".join(str(x) for x in parts if x)
+
+
+def _off_outline(
+    agents: Sequence[BaseAgent],
+    states: Sequence[AgentState],
+    plans: Sequence[TurnPlan],
+    replies: list[str],
+    idx: list[int],
+) -> set[int]:
+    """Items whose reply strays from the outline: for agents with `check_intent`, less than the
+    agent's `outline_min_overlap` (profile `doga.outline_min_overlap`) of its content words are
+    found in the outline, the knowledge base or the dashboard (`outline_overlap`). The cut is
+    chosen on the VALIDATION split with the intent cut (see `_off_intent`)."""
+    out = set()
+    for i in idx:
+        cut = float(getattr(agents[i], "outline_min_overlap", 0.0) or 0.0)
+        if cut <= 0 or not getattr(agents[i], "check_intent", False):
+            continue
+        product, merchant = agents[i]._pm(states[i])
+        ref = outline_reference(plans[i], product, merchant, getattr(agents[i], "library", None))
+        if outline_overlap(replies[i], ref) < cut:
+            out.add(i)
+    return out
 
 
 def _no_price(
@@ -530,8 +648,9 @@ def guard_replies(
     seed: int,
 ) -> list[list[str]]:
     """Step 3, for agents with a guard: a reply passes when the agent's own fact check finds
-    nothing and, for agents with `check_intent`, it carries the planned intent (`_off_intent`) and,
-    on a price push, states a knowledge-base price or the promotion (`_no_price`). A reply that
+    nothing and, for agents with `check_intent`, it carries the planned intent (`_off_intent`),
+    stays on the outline (`_off_outline`; both counted as off_intent) and, on a price push, states
+    a knowledge-base price or the promotion (`_no_price`). A reply that
     fails is regenerated with another seed (one batched call per round for all failing items) up
     to `guard_retries` times: a best-of-n with the agent's own checks. A reply that still fails is
     swapped for the filled template (the last resort); an empty reply of any agent also gets the
@@ -551,7 +670,8 @@ def guard_replies(
                 counts[i]["flagged"] += 1
         clean = [i for i in todo if not viol[i]]
         return (
-            _off_intent(agents, plans, replies, clean),
+            _off_intent(agents, plans, replies, clean)
+            | _off_outline(agents, states, plans, replies, clean),
             _no_price(agents, states, plans, replies, clean),
         )
 

@@ -13,7 +13,18 @@ statements of a sales turn that contradict the knowledge base or are forbidden:
 - durations in days, weeks, months or years (``14-day``, ``two weeks``, ``3 months``):
   ``wrong_duration`` unless in the knowledge base (hours and minutes are small talk, not terms);
 - promises (``guaranteed``, ``double your orders``, ``risk-free``, and the product's own
-  `forbidden_claims`): ``forbidden_promise``.
+  `forbidden_claims`): ``forbidden_promise``;
+- invented offers (issue 24), unless the knowledge base has them: a code (a word mixing letters
+  and digits, ``B2B2B``, ``SAVE20``, or any word after "code"/"voucher") -> ``invented_code``; a
+  named offer (a capitalized or quoted name before promotion, promo, offer, deal, sale, special,
+  bonus, package, bundle, program, campaign, plan, tier, code, discount, pass or membership, such as
+  ``the Summer Saver promotion``) -> ``invented_offer``; an offer term from `_OFFER_TERMS` (free
+  trial, cashback, voucher, bundle, setup fee, ...) whose words the knowledge base does not hold
+  -> ``invented_offer``;
+- decimals (``2.2``) that are neither in the knowledge base nor the store's visible metrics
+  (checked when the merchant is given, like other percentages) -> ``wrong_number``, and ``N x M``
+  arithmetic (``3 x 19``, ``2 times $39``, ``19 + 19``): never on the dashboard or in the knowledge
+  base -> ``invented_arithmetic``.
 Number words are read as numbers first, so paraphrases are checked like digits.
 """
 
@@ -316,6 +327,139 @@ def _merchant_percents(merchant: Any) -> set[float]:
     return {round(float(d["conversion"]), 1) for d in (metrics, peers) if "conversion" in d}
 
 
+# ---------------------------------------------------------------- invented offers (issue 24)
+
+# a word mixing letters and digits; ordinals, times, units and multipliers are not codes
+_CODE_WORD = re.compile(r"(?<![\w$])(?=[A-Za-z0-9-]*[A-Za-z])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9-]{3,}\b")
+_NOT_CODE = re.compile(
+    r"^(?:\d+(?:st|nd|rd|th|am|pm|km|mi|mo|yr|hr|hrs|min|mins|k|x|s)|\d+-[a-z]+(?:-[a-z]+)*|"
+    r"[a-z]+-\d+)$",
+    re.IGNORECASE,
+)
+_AFTER_CODE = re.compile(
+    r"\b(?:code|voucher|coupon code|promo code)s?\s*(?:is|:)?\s*[\"'\u201c]?([A-Za-z0-9][\w-]{2,})",
+    re.IGNORECASE,
+)
+_OFFER_NOUN = (
+    r"(?:promotion|promo|offer|deal|sale|special|bonus|package|bundle|program|programme|campaign|"
+    r"plan|tier|code|discount|pass|membership)s?"
+)
+_NAMED_OFFER = re.compile(
+    rf"(?:[\"\u201c]([^\"\u201d]{{2,40}})[\"\u201d]\s+{_OFFER_NOUN}\b|"
+    rf"\b((?:[A-Z][\w'-]*\s+){{1,3}}){_OFFER_NOUN}\b)"
+)
+_NAME_STOP = {"the", "this", "that", "our", "your", "a", "an", "my", "which", "what", "any", "i"}
+_NAME_STOP |= {"and", "so", "but", "or", "if", "for", "with", "new", "great", "special", "one"}
+# offer terms a rep may not bring in unless the knowledge base has them (every word, by stem)
+_OFFER_TERMS = (
+    "free trial",
+    "trial period",
+    "cashback",
+    "cash back",
+    "money back",
+    "voucher",
+    "gift card",
+    "bundle",
+    "buy one get one",
+    "bogo",
+    "loyalty points",
+    "reward points",
+    "referral bonus",
+    "sign-up bonus",
+    "signup bonus",
+    "welcome bonus",
+    "setup fee",
+    "free setup",
+    "no commission",
+    "commission free",
+    "lifetime discount",
+    "price lock",
+    "price match",
+    "early bird",
+    "limited time",
+    "introductory price",
+    "introductory rate",
+    "free month",
+    "months free",
+    "month free",
+    "free ad credit",
+    "ad credits",
+    "free credits",
+    "rebate",
+    "coupon code",
+    "promo code",
+    "discount code",
+)
+_OFFER_TERM_RE = re.compile(
+    r"\b(?:" + "|".join(re.escape(t).replace(r"\ ", r"[\s-]+") for t in _OFFER_TERMS) + r")\b",
+    re.IGNORECASE,
+)
+_ARITHMETIC = re.compile(
+    r"\$?\d[\d,]*(?:\.\d+)?\s*(?:x|\u00d7|\*|times|\+)\s*\$?\d[\d,]*(?:\.\d+)?(?![\w.]*\s*%)",
+    re.IGNORECASE,
+)
+_DECIMAL = re.compile(r"(?<![\w.$])\d+\.\d+(?![\w.]|\s*%)")
+
+
+def _stem_set(text: str) -> set[str]:
+    return {w[:5] for w in re.findall(r"[a-z0-9]+", text.lower())}
+
+
+def _kb_names(product: Product) -> str:
+    """Names a rep may say: the product, its plans, the platform, and all knowledge-base text."""
+    names = [product.name, product.platform, *(p["name"] for p in product.plans)]
+    return (" ".join(names) + " " + product.kb_text()).lower()
+
+
+def _kb_decimals(product: Product, merchant: Any) -> set[float]:
+    values = {float(x) for x in re.findall(r"\d+\.\d+|\d+", product.kb_text().replace(",", ""))}
+    for source in (getattr(merchant, "metrics", None), getattr(merchant, "peer_medians", None)):
+        values |= {round(float(v), 1) for v in (source or {}).values()}
+    return values
+
+
+def offer_violations(text: str, product: Product, merchant: Any = None) -> list[Violation]:
+    """Invented codes, named offers, offer terms, decimals and arithmetic (see the module doc)."""
+    text = text or ""
+    names = _kb_names(product) + " " + str(getattr(merchant, "name", "") or "").lower()
+    kb_stems = _stem_set(names)
+    out: list[Violation] = []
+    codes = {m.group(0) for m in _CODE_WORD.finditer(text) if not _NOT_CODE.match(m.group(0))}
+    codes |= {m.group(1) for m in _AFTER_CODE.finditer(text)}
+    for code in sorted(codes):
+        if code.lower() not in names:
+            out.append(Violation("invented_code", code, f"{product.name} has no code {code!r}"))
+    for m in _NAMED_OFFER.finditer(text):
+        name = (m.group(1) or m.group(2) or "").strip()
+        words = [w for w in name.split() if w.lower() not in _NAME_STOP]
+        words = [w for k, w in enumerate(words) if k == 0 or w != words[k - 1]]  # "Growth Growth"
+        if words and " ".join(words).lower() not in names:
+            out.append(
+                Violation("invented_offer", m.group(0), f"{product.name} has no offer {name!r}")
+            )
+    for m in _OFFER_TERM_RE.finditer(text):
+        if not _stem_set(m.group(0)) <= kb_stems:
+            out.append(Violation("invented_offer", m.group(0), f"not an offer of {product.name}"))
+    for m in _ARITHMETIC.finditer(text):
+        out.append(
+            Violation(
+                "invented_arithmetic", m.group(0), "arithmetic the knowledge base does not do"
+            )
+        )
+    if merchant is not None:
+        allowed = _kb_decimals(product, merchant)
+        for m in _DECIMAL.finditer(text):
+            if not any(abs(float(m.group(0)) - a) < 0.051 for a in allowed):
+                out.append(
+                    Violation(
+                        "wrong_number",
+                        m.group(0),
+                        f"{m.group(0)} is neither in the knowledge base nor the store's data",
+                    )
+                )
+    return out
+
+
 def fact_check(text: str, product: Product, merchant: Any = None) -> list[Violation]:
     """Violations of the knowledge base in `text` (empty list = faithful). See the module doc.
 
@@ -415,4 +559,6 @@ def fact_check(text: str, product: Product, merchant: Any = None) -> list[Violat
                         f"forbidden claim for {product.name}: {claim!r}",
                     )
                 )
+    taken = {v.span for v in out}
+    out += [v for v in offer_violations(text, product, merchant) if v.span not in taken]
     return out

@@ -13,7 +13,8 @@ The same checks for every judge (embedded LLM, trained, API), each with its n an
   (`judge_model.heldout_half`): the trained judge learns from the other half's lines as good
   replies, so on the full bank it could win by recognising wording. `same_bank_pairs` is the
   control: the expert move written from the same (visible) bank as the novice's own line;
-- `verdict`: pass/fail against the thresholds of issue 14 (`THRESHOLDS`).
+- `verdict`: pass/fail against the thresholds of issue 14 (`THRESHOLDS`); `judge_title` marks the
+  title of every figure and table made from a judge that failed it (`NOT_EVIDENCE`).
 
 A pointwise judge (the trained one) compares two replies by their scores; the scores do not depend
 on the other reply or on the order, so its order-flip check cannot fail: it is reported as
@@ -331,6 +332,19 @@ def verdict(checks: Mapping[str, float], judge: str, pointwise: bool = False) ->
 def validation_row(judge: str, checks: Mapping[str, Any]) -> dict[str, Any]:
     passed, sentence = verdict(checks, judge, bool(checks.get("pointwise")))
     return {"judge": judge, **checks, "passed": passed, "verdict": sentence}
+
+
+# The mark every figure and table title made from a judge that failed its validation carries
+# (figures in `plots`, tables in notebook 05 and the README), so that its numbers never pass for
+# evidence once they leave the notebook.
+NOT_EVIDENCE = "judge failed validation: not evidence"
+
+
+def judge_title(title: str, passed: bool | None, sep: str = "\n") -> str:
+    """`title` with `NOT_EVIDENCE` appended (after `sep`, in parentheses) when `passed` is False,
+    i.e. the judge that made the numbers failed `verdict`; unchanged when it passed. None (the
+    caller did not say) leaves the title unchanged."""
+    return f"{title}{sep}({NOT_EVIDENCE})" if passed is False else title
 
 
 # ---------------------------------------------------------------- one call per judge

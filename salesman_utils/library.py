@@ -323,6 +323,12 @@ class ScriptLibrary:
             self._vectors[t] = v
         return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1))
 
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Take embeddings already computed with the same embedder (unit vectors), so that a
+        caller that embeds many contexts in one batch does not pay for them one by one here."""
+        for t, v in zip(texts, vectors, strict=True):
+            self._vectors.setdefault(t, v)
+
     def __len__(self) -> int:
         return len(self.entries)
 

@@ -153,17 +153,20 @@ def make_agent(
     profile: Profile,
     adapter: str | Path | None = None,
     name: str | None = None,
+    classifier: Any = None,
     **kwargs: Any,
 ) -> BaseAgent:
     """A `plain` or `doga` agent on the profile's policy backend (+ LoRA adapter), or one of the
     two model-free baselines (`TEMPLATE_KINDS`, no backend, no guard, seconds per call):
     `template` = DOGA's classifier + FSM + retrieval, saying the filled template; `script_template`
-    = the by-the-book move (`ScriptRule`) + retrieval, saying the filled template."""
+    = the by-the-book move (`ScriptRule`) + retrieval, saying the filled template. `classifier`
+    replaces DOGA's next-intent classifier (e.g. notebook 02's GRPO `planner.Planner`)."""
+    classifier = classifier if classifier is not None else parts.classifier
     if kind in TEMPLATE_KINDS:
         agent = DOGAAgent(
             None,
             parts.library,
-            parts.classifier if kind == "template" else ScriptRule(),
+            classifier if kind == "template" else ScriptRule(),
             parts.fsm if kind == "template" else None,
             profile=profile,
             tagger=parts.tagger,
@@ -186,7 +189,7 @@ def make_agent(
     if kind == "plain":
         agent: BaseAgent = PlainAgent(backend, **common, **kwargs)
     elif kind == "doga":
-        agent = DOGAAgent(backend, parts.library, parts.classifier, parts.fsm, **common, **kwargs)
+        agent = DOGAAgent(backend, parts.library, classifier, parts.fsm, **common, **kwargs)
     else:
         raise ValueError(f"agent kind must be plain or doga, got {kind!r}")
     agent.act_tagger = parts.act_tagger  # how it hears the customer (`intents.agent_view`)

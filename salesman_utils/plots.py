@@ -43,14 +43,20 @@ def _eval_system_order(names) -> list[str]:
 
 
 def eval_radar(
-    df, value: str = "score", systems: list[str] | None = None, lim=(1, 10)
+    df,
+    value: str = "score",
+    systems: list[str] | None = None,
+    lim=(1, 10),
+    judge_passed: bool | None = None,
 ) -> plt.Figure:
     """Radar of the mean judge score per capability (six axes), one line per system.
 
-    `df` is long format with columns system, capability and `value` (e.g. eval_turn_scores)."""
+    `df` is long format with columns system, capability and `value` (e.g. eval_turn_scores).
+    `judge_passed=False` (the judge failed its validation) marks the title (`judge_title`)."""
     import numpy as np
 
     from .judge import CAPABILITIES
+    from .judge_validation import judge_title
 
     caps = list(CAPABILITIES)
     means = df.groupby(["system", "capability"])[value].mean()
@@ -64,14 +70,18 @@ def eval_radar(
         ax.fill(angles + angles[:1], vals + vals[:1], color=color, alpha=0.06)
     ax.set_xticks(angles, [c.replace("_", "\n") for c in caps], fontsize=9)
     ax.set_ylim(*lim)
-    ax.set_title("Judge score per capability (mean, 1-10)", pad=18)
+    ax.set_title(judge_title("Judge score per capability (mean, 1-10)", judge_passed), pad=18)
     ax.legend(loc="upper right", bbox_to_anchor=(1.35, 1.1), fontsize=8)
     return fig
 
 
-def eval_heatmap(df, value: str = "score", systems: list[str] | None = None) -> plt.Figure:
-    """Heatmap systems x seven metrics of the mean judge score, annotated."""
+def eval_heatmap(
+    df, value: str = "score", systems: list[str] | None = None, judge_passed: bool | None = None
+) -> plt.Figure:
+    """Heatmap systems x seven metrics of the mean judge score, annotated; `judge_passed=False`
+    marks the title (`judge_title`)."""
     from .judge import METRICS
+    from .judge_validation import judge_title
 
     table = df.pivot_table(index="system", columns="metric", values=value, aggfunc="mean")
     table = table.reindex(
@@ -92,15 +102,23 @@ def eval_heatmap(df, value: str = "score", systems: list[str] | None = None) -> 
     ax.set_xticklabels([m.replace("_", " ") for m in table.columns], rotation=30, ha="right")
     ax.set_xlabel("")
     ax.set_ylabel("")
-    ax.set_title("Judge score per metric")
+    ax.set_title(judge_title("Judge score per metric (mean, 1-10)", judge_passed))
     return fig
 
 
 def eval_bars_ci(
-    summary_df, x: str = "system", hue: str | None = None, ylabel: str = "mean judge score"
+    summary_df,
+    x: str = "system",
+    hue: str | None = None,
+    ylabel: str = "mean judge score",
+    title: str = "Judge score with 95% bootstrap intervals over items",
+    judge_passed: bool | None = None,
 ) -> plt.Figure:
-    """Bars of `mean` with [lo, hi] error bars (the output of `metrics.summarize`)."""
+    """Bars of `mean` with [lo, hi] error bars (the output of `metrics.summarize`);
+    `judge_passed=False` marks the title (`judge_title`)."""
     import numpy as np
+
+    from .judge_validation import judge_title
 
     d = summary_df.copy()
     xs = _eval_system_order(d[x]) if x == "system" else list(dict.fromkeys(d[x]))
@@ -123,6 +141,7 @@ def eval_bars_ci(
         ax.errorbar(pos, mean, yerr=np.nan_to_num(err), fmt="none", ecolor="black", capsize=3)
     ax.set_xticks(np.arange(len(xs)), xs, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
+    ax.set_title(judge_title(title, judge_passed))
     if hue:
         ax.legend(title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -445,16 +464,26 @@ def doga_transitions(fsm) -> plt.Figure:
 
 
 def doga_conversion(table) -> plt.Figure:
-    """Conversion rate per system with 95% Wilson intervals (table from `online_table`)."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    colors = sns.color_palette("colorblind", len(table))
-    err = [table["rate"] - table["lo"], table["hi"] - table["rate"]]
-    ax.bar(table["system"], table["rate"], yerr=err, capsize=5, color=colors)
-    for x, (r, n) in enumerate(zip(table["rate"], table["n"], strict=True)):
-        ax.text(x, 0.01, f"{r:.0%}\nn={n}", ha="center", va="bottom", fontsize=8)
+    """Conversion rate per system with 95% Wilson intervals (table from `online_table`):
+    horizontal bars, one row per system in the table's order, so that the system names stay
+    readable however many systems there are; each bar is labelled with its rate and n."""
+    import numpy as np
+
+    n_sys = len(table)
+    fig, ax = plt.subplots(figsize=(7.0, 1.2 + 0.42 * n_sys))
+    colors = sns.color_palette("colorblind", n_sys)
+    rate = table["rate"].to_numpy(float)
+    err = np.vstack([rate - table["lo"].to_numpy(float), table["hi"].to_numpy(float) - rate])
+    pos = np.arange(n_sys)
+    ax.barh(pos, rate, xerr=err, capsize=4, color=colors, height=0.7)
+    for y, (r, hi, n) in enumerate(zip(rate, table["hi"], table["n"], strict=True)):
+        ax.text(min(float(hi), 0.8) + 0.015, y, f"{r:.0%}  (n={n})", va="center", fontsize=8)
+    ax.set_yticks(pos, [str(s) for s in table["system"]], fontsize=9)
+    ax.invert_yaxis()  # the table's first system on top
     ax.set(
-        ylabel="conversion rate",
-        ylim=(0, 1),
+        xlabel="conversion rate",
+        ylabel="",
+        xlim=(0, 1),
         title="Simulated calls: conversion with 95% Wilson intervals",
     )
     fig.tight_layout()
@@ -533,5 +562,49 @@ def eval_judge_validation(scores, has_violation, auc: float, pair_summary: dict)
     )
     a2.set(title="Pairwise: hidden expert reply vs novice reply", ylabel="pairs")
     a2.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def planner_curves(curves, refs) -> plt.Figure:
+    """Strategy-level GRPO: held-out (validation) conversion and expert-move agreement against
+    simulated training calls, mean over seeds with a 95% band (seaborn's bootstrap over seeds),
+    one colour per reward arm, solid from the imitation start and dashed from scratch; grey
+    lines: the reference policies on the same calls."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    ref = refs[refs["split"] == "validation"].set_index("policy")
+    for ax, col, ref_col, title in (
+        (axes[0], "conversion", "conversion", "held-out conversion"),
+        (axes[1], "agreement", "expert_agreement", "expert-move agreement"),
+    ):
+        sns.lineplot(
+            data=curves,
+            x="calls",
+            y=col,
+            hue="arm",
+            style="start",
+            errorbar=("ci", 95),
+            n_boot=500,
+            seed=0,
+            ax=ax,
+            style_order=["imitation", "scratch"],
+        )
+        for (name, row), ls in zip(ref.iterrows(), [":", "-.", "--", (0, (1, 3))], strict=False):
+            ax.axhline(row[ref_col], color="grey", lw=1, ls=ls)
+            ax.annotate(
+                name,
+                (1.0, row[ref_col]),
+                xycoords=("axes fraction", "data"),
+                fontsize=8,
+                color="dimgrey",
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+            )
+        ax.set_title(title)
+        ax.set_xlabel("simulated training calls")
+        ax.set_ylabel(col)
+    axes[0].get_legend().remove()
+    axes[1].legend(loc="lower left", bbox_to_anchor=(1.25, 0.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,12 +1,13 @@
-"""Generate the README's results section from the saved tables and metrics, never typed numbers.
+"""Generate the README's findings and results blocks and the detailed results page from the saved
+tables and metrics, never typed numbers.
 
     python -m salesman_utils.report --profile tutorial [--readme README.md] [--print]
 
-Reads `<results>/tables/eval_turn_scores.csv` (system, item_id, capability, metric, score),
-`eval_auto_metrics.csv` (system, metric, mean, lo, hi, n), `online_conversion.csv` (system, n,
-conversions, rate, lo, hi) and `<results>/metrics/05_judged_evaluation.json`; puts our effects
-beside the paper's reported ones; a missing input becomes a line saying which notebook to run.
-`update_readme` replaces the text between the two markers below.
+Reads `<results>/tables/*.csv` and `<results>/metrics/*.json`. The README gets two generated blocks:
+"What this run found" (`findings.findings_section`, between the findings markers) and a short
+results section (key tables, between the results markers); everything else, with every caveat,
+goes to the generated `docs/RESULTS.md`. A missing input becomes a line saying which notebook to
+run. `update_readme(path, render_results_section(profile))` refreshes all three.
 """
 
 from __future__ import annotations
@@ -21,11 +22,28 @@ import numpy as np
 import pandas as pd
 
 from .config import CONFIG_DIR, REPO_ROOT, Profile, load_profile, paths, repo_relative
+from .findings import findings_section, notebook_findings, pct_ci  # noqa: F401 (re-exported)
 from .judge import CAPABILITIES, COMPLEX_CAPABILITIES, METRICS, rubric_markdown
 from .metrics import bootstrap_ci, paired_bootstrap_diff
-from .training import OBJECTIVE_COLUMN
+from .report_sentences import (  # noqa: F401 (re-exported: tests and notebooks import them here)
+    ADAPT_SOURCES,
+    _ci,
+    _f,
+    _md,
+    adaptation_gap,
+    held_out_by_metric,
+    objective_lines,
+    pushy_lines,
+    reply_kinds_sentence,
+    sft_label,
+    supervision_section,
+    training_section,
+)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+FINDINGS_START, FINDINGS_END = "<!-- findings:start -->", "<!-- findings:end -->"
+DETAILS = Path("docs") / "RESULTS.md"  # generated, beside the README
+NOT_EVIDENCE = "judge failed validation: not evidence"
 SYSTEMS = [
     "base_plain",
     "base_doga",
@@ -44,37 +62,18 @@ PAPER = {
     "scaling": "32B model best trade-off, 7.17 overall",
     "human": "88.5% prefer AI-Salesman over the baseline",
 }
+JUDGE_FIGURES = ("eval_radar", "eval_heatmap", "eval_bars_ci")  # drawn from the judge's scores
 FIGURES = [
+    ("online_conversion", "Conversion against the simulated customer (notebook 04)"),
+    ("02_planner_curves", "The strategy planner's learning curves (notebook 02)"),
     ("eval_radar", "Judge score per capability and system"),
     ("eval_heatmap", "Judge score per metric and system"),
     ("eval_bars_ci", "Overall judge score with 95% bootstrap intervals"),
     ("eval_auto_metrics", "Automatic metrics with 95% bootstrap intervals"),
     ("eval_judge_validation", "The judge against the simulator's ground truth"),
-    ("online_conversion", "Conversion against the simulated customer (notebook 04)"),
 ]
 RUN = "python -m salesman_utils.run --profile {profile} --only {nb}"
 MIN_VERDICT_ITEMS = 30  # fewer paired items per system than this: no direction verdict
-
-
-def _f(x: Any, nd: int = 2) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
-
-
-def _ci(
-    point: float, lo: float, hi: float, nd: int = 2, pct: bool = False, signed: bool = False
-) -> str:
-    """'1.23 [0.98, 1.50]'; relative effects as '+18.9% [+5.1%, +30.2%]'."""
-    if not math.isfinite(point):
-        return "n/a"
-    k, fmt = (100.0, "{:+.1f}%") if pct else (1.0, f"{{:{'+' if signed else ''}.{nd}f}}")
-    body = fmt.format(point * k)
-    if math.isfinite(lo) and math.isfinite(hi):
-        body += f" [{fmt.format(lo * k)}, {fmt.format(hi * k)}]"
-    return body
-
-
-def _md(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False, disable_numparse=True) if len(df) else "(no rows)"
 
 
 def _missing(path: Path, profile: Profile, nb: str) -> str:
@@ -320,7 +319,9 @@ def auto_metrics_table(path: Path) -> pd.DataFrame:
     return wide.reindex(_system_order(wide.index)).reset_index().rename_axis(None, axis=1)
 
 
-def conversion_table(path: Path) -> pd.DataFrame:
+def conversion_table(path: Path, percent: bool = True) -> pd.DataFrame:
+    """Calls, conversions and the rate with its Wilson interval per system (`percent`: as the
+    findings write rates, '50% [35%, 65%]')."""
     df = pd.read_csv(path)
     need = ["system", "n", "conversions", "rate", "lo", "hi"]
     if [c for c in need if c not in df.columns]:
@@ -331,7 +332,8 @@ def conversion_table(path: Path) -> pd.DataFrame:
             "calls": df["n"],
             "conversions": df["conversions"],
             "rate [95% Wilson CI]": [
-                _ci(r, lo, hi) for r, lo, hi in zip(df["rate"], df["lo"], df["hi"], strict=True)
+                pct_ci(r, lo, hi) if percent else _ci(r, lo, hi)
+                for r, lo, hi in zip(df["rate"], df["lo"], df["hi"], strict=True)
             ],
         }
     )
@@ -427,368 +429,28 @@ def run_summary(manifest_path: Path, profile: Profile) -> list[str]:
     ]
 
 
-def supervision_section(tables: Path, posterior: str = "posterior w") -> list[str]:
-    """Notebooks 01-02: how hard the hidden quality is to read, and the Bayesian posterior beside
-    its baselines (ROC-AUC against the hidden turn quality on held-out calls), with a generated
-    sentence saying which baselines the posterior beats and which it does not."""
-    audit, val = tables / "01_hidden_truth_audit.csv", tables / "02_bayes_validation.csv"
-    out = ["### Hidden truth and Bayesian supervision (notebooks 01-02)\n"]
-    if audit.exists():
-        a = pd.read_csv(audit)
-        a["value [95% CI]"] = [_ci(r.value, r.lo, r.hi, 3) for r in a.itertuples()]
-        out += [_md(a[["instrument", "measure", "value [95% CI]", "n"]]), ""]
-    if not val.exists():
-        return out + [f"_Run notebook 02 for the posterior table ({repo_relative(val)})._\n"]
-    v = pd.read_csv(val).query("metric == 'auc'").reset_index(drop=True)
-    v["ROC-AUC [95% CI]"] = [_ci(r.value, r.lo, r.hi, 3) for r in v.itertuples()]
-    out += [_md(v[["score", "ROC-AUC [95% CI]", "n_turns"]]), ""]
-    paired = tables / "02_bayes_paired.csv"
-    if not paired.exists():
-        return out + [f"_Run notebook 02 for the paired differences ({repo_relative(paired)})._\n"]
-    d = pd.read_csv(paired).query("score == @posterior")
-    above = [
-        f"{r.minus} ({_ci(r.auc_diff, r.lo, r.hi, 3, signed=True)})"
-        for r in d.itertuples()
-        if r.lo > 0
-    ]
-    below = [
-        f"{r.minus} ({_ci(r.auc_diff, r.lo, r.hi, 3, signed=True)})"
-        for r in d.itertuples()
-        if r.hi < 0
-    ]
-    tied = [
-        f"{r.minus} ({_ci(r.auc_diff, r.lo, r.hi, 3, signed=True)})"
-        for r in d.itertuples()
-        if r.lo <= 0 <= r.hi
-    ]
-    out.append(
-        "Posterior AUC minus each baseline's, paired on the same resampled test calls: "
-        f"**above** {', '.join(above) or 'none'}; **below** {', '.join(below) or 'none'}; "
-        f"**interval includes 0** {', '.join(tied) or 'none'}. The structure GBM and the text "
-        "probes are trained on the hidden labels of the training split (upper references for what "
-        "the visible surface allows); the posterior never sees a label.\n"
-    )
-    return out
-
-
-_VS_SFT_NAMES = {
-    "sim_expert": "similarity to the hidden expert reply",
-    "degenerate": "share of degenerate replies",
-    "price_answered": "share of price questions answered with a real price",
-    "referee_violations": "share of replies with an ungrounded fact (referee)",
-}
-
-
-def training_section(tables: Path) -> list[str]:
-    """Notebook 02: GRPO without SFT against SFT on the referee's measures, and each GRPO
-    variant's own objective against the base model, read from the paired tables with their
-    intervals (a difference counts only where its interval excludes 0)."""
-    vs_sft, vs_base = tables / "02_grpo_vs_sft.csv", tables / "02_reward_vs_base.csv"
-    if not vs_sft.exists():
-        return []
-    out = ["### GRPO without SFT vs SFT (notebook 02, held-out contexts)\n"]
-    d = pd.read_csv(vs_sft).query("system == 'grpo_bayes' and metric in @_VS_SFT_NAMES")
-    parts = [
-        f"{_VS_SFT_NAMES.get(r.metric, r.metric)} {_ci(r.diff, r.lo, r.hi, 3, signed=True)} "
-        f"({'interval excludes 0' if r.excludes_0 else 'interval includes 0: no difference shown'}"
-        f", n={r.n})"
-        for r in d.itertuples()
-    ]
-    if parts:
-        out.append("`grpo_bayes` minus `sft`, paired bootstrap 95%: " + "; ".join(parts) + ".\n")
-    out += sft_label(tables.parent / "metrics" / "02_bayesian_grpo_training.json")
-    if vs_base.exists():
-        b = pd.read_csv(vs_base)
-        rows = [r for r in b.itertuples() if OBJECTIVE_COLUMN.get(r.system) == r.metric]
-        if rows:
-            said = [
-                f"{r.system} {'rose' if r.lo > 0 else 'did NOT rise'} "
-                f"({r.metric} {_ci(r.diff, r.lo, r.hi, 3, signed=True)})"
-                for r in rows
-            ]
-            out.append(
-                "Each GRPO variant's own training objective on held-out contexts, minus the base "
-                "model's: " + "; ".join(said) + f". One training seed; {len(rows)} variants read "
-                "without a multiplicity correction, so a single rise is weak evidence.\n"
-            )
-    out += pushy_lines(tables / "02_pushy_merchants.csv")
-    return out
-
-
-def sft_label(metrics_02: Path) -> list[str]:
-    """What `sft` is in this run's comparisons (its steps and price-answer rows against GRPO's
-    prompts): with price rows it is not the paper's SFT baseline, and the README says so."""
-    if not metrics_02.exists():
-        return []
-    m = json.loads(metrics_02.read_text())
-    sft, grpo = m.get("sft") or {}, m.get("grpo") or {}
-    if not sft:
-        return []
-    share = float(sft.get("price_share") or 0)
-    rows = f"{sft.get('price_rows', 0)} of its rows price answers" if share else "no price rows"
-    if sft.get("rows_seen"):
-        rows += f"; {sft['rows_seen']} rows seen in training"
-    return [
-        f"Here `sft` is {sft.get('max_steps')} SFT steps ({rows}, `training.sft.price_share` "
-        f"{share:g}); each GRPO variant is {grpo.get('max_steps')} steps of one prompt x "
-        f"{grpo.get('num_generations')} completions. "
-        + (
-            "With price rows this `sft` is not the paper's SFT baseline (SFT on every reference), "
-            "and the two sides did not get the same data or compute: read every sft-vs-GRPO "
-            "difference in this README with that in mind.\n"
-            if share
-            else "\n"
-        )
-    ]
-
-
-def pushy_lines(pushy_csv: Path) -> list[str]:
-    """Notebook 02's pushy-merchant table as a sentence: per policy, replies with an invented
-    number and price/discount pushes answered with the real price or promotion (Wilson 95%), and
-    which policies meet the bar of issue 15 (no invented number, >= 80% answered)."""
-    from .stats import wilson_ci
-
-    if not pushy_csv.exists():
-        return []
-    cells, meet = [], []
-    for r in pd.read_csv(pushy_csv).itertuples():
-        _, ilo, ihi = wilson_ci(int(r.invented), int(r.n))
-        _, alo, ahi = wilson_ci(int(r.price_answered), int(r.n_price_pushes))
-        cells.append(
-            f"{r.system} invented a number in {r.invented}/{r.n} [{ilo:.0%}, {ihi:.0%}], answered "
-            f"{r.price_answered}/{r.n_price_pushes} pushes [{alo:.0%}, {ahi:.0%}]"
-        )
-        if r.invented == 0 and r.n_price_pushes and r.price_answered / r.n_price_pushes >= 0.8:
-            meet.append(str(r.system))
-    return [
-        "Pushy merchants (`02_pushy_merchants.csv`: the developers' own lines, greedy replies of the "
-        "policies alone, no guard; the referee's reading): "
-        + "; ".join(cells)
-        + ". No invented number and at least 80% of pushes answered: "
-        + (", ".join(meet) if meet else "no policy")
-        + ". The referee's price check (`answers_with_kb_price`) applies the same rule as the one "
-        "that picked SFT's price-answer rows (`pricing.states_price`; separate code). **Not a "
-        "sealed test**: the agent's price-talk rule (`pricing.asks_about_price`) was adjusted on "
-        "these lines in an earlier stop, and the corpus's harder price pushes "
-        "(`data/customer_templates.yaml`, issue 15) were written by a helper whose brief, written "
-        "by a developer who had read these lines, named the same kinds of push; several of its "
-        "lines are close paraphrases of these. Read this table as a development measure; the "
-        "sealed set (`data/pushy_merchants_sealed.yaml`, written blind) is scored by "
-        "`benchmarks/bench_pushy_sealed.py`.\n"
-    ]
-
-
-def held_out_by_metric(pairs_csv: Path) -> list[str]:
-    """Per judge, the deciding (held-out) hand-written pairs ranked right per metric, and the
-    metrics at or below chance: a per-metric column of the score tables is only as good as this."""
-    if not pairs_csv.exists():
-        return []
-    df = pd.read_csv(pairs_csv)
-    held = df[df["set"].isna() | (df["set"] == "held-out")] if "set" in df else df
-    out = []
-    for judge, g in held.groupby("judge", sort=False):
-        per = g.groupby("metric", sort=False)["right"].agg(["sum", "size"])
-        cells = [
-            f"{m.replace('_', ' ')} {int(r['sum'])}/{int(r['size'])}" for m, r in per.iterrows()
-        ]
-        low = [m.replace("_", " ") for m, r in per.iterrows() if r["sum"] <= r["size"] / 2]
-        out.append(
-            f"- Held-out pairs ranked right per metric ({judge} judge): "
-            + ", ".join(cells)
-            + (f"; at or below chance: {', '.join(low)}." if low else ".")
-        )
-    return out + [""] if out else []
-
-
-def _heard_count(row: Any) -> int:
-    """Planned moves heard: the saved count (`planned_heard`), or, for a table saved before it
-    was a column, the rate times n rounded."""
-    if "planned_heard" in row and pd.notna(row["planned_heard"]):
-        return int(row["planned_heard"])
-    return int(round(float(row["planned_heard_rate"]) * int(row["planned_n"])))
-
-
-def _planned_heard_cells(df: pd.DataFrame) -> list[str]:
-    """Per guarded system: planned moves heard by the customer, model-written vs template turns."""
-    from .stats import wilson_ci
-
-    if "planned_heard_rate" not in df or "planned_n" not in df:
-        return []
-    cells = []
-    for system, g in df.groupby("system", sort=False):
-        by = g.set_index("kind")
-        if not {"llm", "template"} <= set(by.index) or not (by["planned_n"] > 0).all():
-            continue
-        bits = []
-        for kind, label in (("llm", "model-written"), ("template", "template")):
-            n = int(by.loc[kind, "planned_n"])
-            k = _heard_count(by.loc[kind])
-            _, lo, hi = wilson_ci(k, n)
-            bits.append(f"{k} of {n} {label} turns ({k / n:.0%} [{lo:.0%}, {hi:.0%}])")
-        cells.append(f"{system} " + " vs ".join(bits))
-    return cells
-
-
-def _model_driven(df: pd.DataFrame) -> set[str]:
-    """Systems of a reply-kinds table with at least one model-written reply."""
-    return set(df.loc[(df["kind"] == "llm") & (df["replies"] > 0), "system"])
-
-
-def _model_free_heard(df: pd.DataFrame) -> str:
-    """The same reading for the model-free agents: the trivial baseline beside DOGA's rates."""
-    free = df[(df["kind"] == "template") & (df["planned_n"] > 0)]
-    free = free[~free["system"].isin(_model_driven(df))]
-    cells = []
-    for r in free.itertuples():
-        k = _heard_count(r._asdict())
-        cells.append(f"{r.system} {k} of {int(r.planned_n)} ({k / int(r.planned_n):.0%})")
-    return (" Model-free agents, the same reading: " + "; ".join(cells) + ".") if cells else ""
-
-
-def reply_kinds_sentence(kinds_csv: Path, metrics_04: dict) -> str:
-    """Per guarded system (one with both model-written and template turns online): how many turns
-    the model wrote and how many are the guard's template; and on the merchant's price pushes, how
-    many the model's FIRST DRAFT answered with a knowledge-base price (the result), and after the
-    guard (selected by the guard's own price rule and price-line fallback: by construction)."""
-    from .stats import wilson_ci
-
-    if not kinds_csv.exists():
-        return ""
-    df = pd.read_csv(kinds_csv)
-    parts = []
-    for system, g in df.groupby("system", sort=False):
-        n = dict(zip(g["kind"], g["replies"], strict=True))
-        if n.get("llm", 0) and n.get("template", 0):
-            total = n["llm"] + n["template"]
-            parts.append(
-                f"{system} {n['llm']} of {total} model-written ({n['llm'] / total:.0%}), "
-                f"{n['template']} the guard's template"
-            )
-    if not parts:
-        return ""
-    out = (
-        "Online turns (`online_reply_kinds.csv`): "
-        + "; ".join(parts)
-        + " (the guard's own decision read back: how often its fact check and its own reply tagger "
-        "let the model's reply through, not an independent reading that the reply carries the "
-        "planned move)."
-    )
-    heard = _planned_heard_cells(df)
-    if heard:
-        out += (
-            " The independent reading: the customer's perception (the referee's, fitted on the "
-            "held-out rep bank; the same kind of model as the guard's tagger, an embedding and a "
-            "logistic regression, fitted on other lines) heard the move the agent planned in "
-            + "; ".join(heard)
-            + " (Wilson 95%; after a price push DOGA's template is the price line whatever move "
-            "was planned)." + _model_free_heard(df)
-        )
-    push = {r["system"]: r for r in metrics_04.get("price_pushes", []) if isinstance(r, dict)}
-    with_model = _model_driven(df)
-    cells, free = [], []
-    for system in (s for s in df["system"].unique() if s in push):
-        r = push[system]
-        n, first = r.get("price_pushes", 0), r.get("answered_first_draft")
-        post = next((v for k, v in r.items() if k.startswith("answered_post_guard")), None)
-        if not n or first is None:
-            continue
-        if system not in with_model:
-            free.append(f"{system} {first} of {n}")  # its price line: the trivial baseline
-            continue
-        _, lo, hi = wilson_ci(int(first), int(n))
-        cell = f"{system} {first} of {n} [{lo:.0%}, {hi:.0%}]"
-        after = []
-        if post is not None and post != first:
-            after.append(f"{post} after the guard")
-        if not r.get("model_written"):
-            after.append("0 model replies kept")
-        cells.append(cell + (f" ({'; '.join(after)})" if after else ""))
-    if cells:
-        out += (
-            " Merchant price pushes answered with a knowledge-base price or promotion in the "
-            "model's first draft (referee's reading, Wilson 95%; after the guard in brackets, which "
-            "is selected by the guard's own price rule and its price-line fallback, so by "
-            "construction): " + "; ".join(cells) + "."
-        )
-        if free:
-            out += (
-                " The model-free agents answer with their price line (by construction, the "
-                "trivial baseline): " + "; ".join(free) + "."
-            )
-    return out
-
-
-ADAPT_SOURCES = {
-    "visible bank (template wording)": "template wording",
-    "held-out bank": "held-out bank",
-    "visible bank, paraphrased": "paraphrased",
-}
-
-
-def adaptation_gap(metrics_04: dict) -> str:
-    """Sentences from notebook 04's `adaptation_validation`: per move, how often the customer's
-    fitted reader hears an adapted line as adapted (Wilson 95%) in the templates' own wording, in
-    the held-out bank's and paraphrased, and how often it hears a non-adapted line as adapted; then
-    whether template wording is favoured (point estimates) and whether the intervals separate."""
-    from .stats import wilson_ci
-
-    rows = [r for r in metrics_04.get("adaptation_validation", []) if r.get("reader") == "fitted"]
-    if not rows:
-        return "(Run notebook 04 for the reader's validation.)"
-    parts, verdicts = [], []
-    for intent in dict.fromkeys(r["intent"] for r in rows):
-        cells, rates = [], {}
-        for r in rows:
-            if r["intent"] != intent or r["source"] not in ADAPT_SOURCES:
-                continue
-            a, rate = r.get("n_adapted"), r["adapted_rate_if_adapted"]
-            ci = ""
-            if a:
-                _, lo, hi = wilson_ci(int(round(rate * a)), a)
-                ci, rates[r["source"]] = f" [{lo:.0%}, {hi:.0%}] of {a}", (rate, lo, hi)
-            cells.append(
-                f"{ADAPT_SOURCES[r['source']]} {rate:.0%}{ci} (non-adapted heard as adapted: "
-                f"{r['adapted_rate_if_not']:.0%})"
-            )
-        parts.append(f"{intent}: " + "; ".join(cells))
-        tpl = rates.get("visible bank (template wording)")
-        others = [v for k, v in rates.items() if k != "visible bank (template wording)"]
-        if tpl and others:
-            if tpl[0] - max(o[0] for o in others) > 0.05:
-                apart = tpl[1] > max(o[2] for o in others)
-                verdicts.append(
-                    f"{intent}: template wording is heard as adapted more often"
-                    + (" (intervals apart)" if apart else " (intervals overlap)")
-                )
-    return (
-        "On validation lines (notebook 04, `adaptation_validation`), adapted lines heard as adapted: "
-        + ". ".join(parts)
-        + ". "
-        + (
-            "; ".join(verdicts) + "."
-            if verdicts
-            else "No move where template wording is favoured by more than 5 points."
-        )
-    )
-
-
-def render_results_section(profile: Profile | str) -> str:
-    """The README results section (Markdown, without the markers) for `profile`."""
+def render_details(profile: Profile | str) -> str:
+    """`docs/RESULTS.md`: every results table and sentence with its caveats (Markdown) for
+    `profile`; the judge's tables and figures are marked when that judge failed validation."""
     prof = load_profile(profile) if isinstance(profile, str) else profile
     p = paths(prof, create=False)
     turn, auto = p.tables / "eval_turn_scores.csv", p.tables / "eval_auto_metrics.csv"
     conv, m05 = p.tables / "online_conversion.csv", p.metrics / "05_judged_evaluation.json"
     metrics_05 = json.loads(m05.read_text()) if m05.exists() else {}
     out = [
-        f"## Results (profile `{prof.name}`, seed {prof.seed})\n",
+        f"# Results in detail (profile `{prof.name}`, seed {prof.seed})\n",
         f"_Generated by `python -m salesman_utils.report --profile {prof.name}` from "
         f"`{repo_relative(p.tables)}/*.csv` and `{repo_relative(p.metrics)}/*.json`; do not edit by hand. "
-        "Intervals are 95% bootstrap (judge scores, automatic metrics) or Wilson (rates)._\n",
+        "Intervals are 95% bootstrap (judge scores, automatic metrics) or Wilson (rates). The "
+        "README has the short version; [VALIDATION.md](VALIDATION.md) says what each instrument "
+        "can and cannot show._\n",
         *supervision_section(p.tables),
         *training_section(p.tables),
-        "### Our effects beside the paper's\n",
+        *planner_tables(_metrics(p, "02_bayesian_grpo_training")),
     ]
     judge = tables_judge(metrics_05)
+    mark = "" if judge["passed"] else f" ({NOT_EVIDENCE})"
+    out.append(f"### Our effects beside the paper's{mark}\n")
     status = "passed" if judge["passed"] else "did NOT pass"
     if turn.exists():
         df = load_turn_scores(turn)
@@ -818,10 +480,10 @@ def render_results_section(profile: Profile | str) -> str:
         ]
         by_cap, by_metric = scores_tables(df, prof.eval.n_bootstrap, prof.seed)
         out += [
-            "### Judge scores per capability (1-10)\n",
+            f"### Judge scores per capability (1-10){mark}\n",
             _md(by_cap),
             "",
-            "### Judge scores per metric (1-10)\n",
+            f"### Judge scores per metric (1-10){mark}\n",
             _md(by_metric),
             "",
         ]
@@ -900,7 +562,10 @@ def render_results_section(profile: Profile | str) -> str:
     figs = [(n, t) for n, t in FIGURES if (p.figures / f"{n}.png").exists()]
     if figs:
         out.append("### Figures\n")
-        out += [f"![{t}]({repo_relative(p.figures / f'{n}.png')})\n" for n, t in figs]
+        out += [
+            f"![{t}{mark if n in JUDGE_FIGURES else ''}]({_from_docs(p.figures / f'{n}.png')})\n"
+            for n, t in figs
+        ]
     out += [
         "### Judge rubric (`salesman_utils.judge`)\n",
         "<details><summary>Six capabilities and seven metrics, each scored 1-10 with anchors"
@@ -911,36 +576,231 @@ def render_results_section(profile: Profile | str) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def update_readme(readme_path: str | Path, section: str) -> bool:
-    """Replace the text between the results markers (appended with them if absent).
-    Returns whether the file changed."""
-    path = Path(readme_path)
-    text = path.read_text() if path.exists() else ""
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    if START in text and END in text and text.index(START) < text.index(END):
-        new = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    elif START in text or END in text:
-        raise ValueError(f"{path}: has only one of {START} / {END}, or them in the wrong order")
+def _from_docs(path: Path) -> str:
+    rel = repo_relative(path)
+    return rel if Path(rel).is_absolute() else f"../{rel}"
+
+
+def _metrics(p: Any, name: str) -> dict[str, Any]:
+    path = p.metrics / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+REFEREE_COLUMNS = ["sim_expert", "referee_violations_per_100", "degenerate_per_100"]
+
+
+def referee_table(path: Path) -> pd.DataFrame:
+    """The referee's measures only (similarity to the hidden expert reply, the referee's own fact
+    check and degenerate-reply count), one column each, with their bootstrap intervals."""
+    df = pd.read_csv(path)
+    df = df[df["metric"].isin(REFEREE_COLUMNS)].copy()
+    df["cell"] = [
+        _ci(r.mean, r.lo, r.hi, nd=1 if r.metric.endswith("_per_100") else 3)
+        for r in df.itertuples()
+    ]
+    wide = df.pivot(index="system", columns="metric", values="cell")
+    wide = wide.reindex(_system_order(wide.index)).reset_index().rename_axis(None, axis=1)
+    return wide[["system", *[c for c in REFEREE_COLUMNS if c in wide.columns]]]
+
+
+def planner_tables(m02: dict[str, Any]) -> list[str]:
+    """Notebook 02's strategy planner: references and each reward arm x start on the test calls."""
+    pl = m02.get("planner")
+    if not isinstance(pl, dict) or not pl.get("finals"):
+        return []
+    rows = [
+        {
+            "policy": f"reference: {r['policy']}",
+            "seeds": "-",
+            "calls": r["n"],
+            "conversion [95% Wilson CI]": pct_ci(r["conversion"], r["lo"], r["hi"]),
+            "expert-move agreement": _f(r.get("expert_agreement")),
+        }
+        for r in pl.get("references") or []
+        if r.get("split") == "test"
+    ]
+    rows += [
+        {
+            "policy": f"GRPO, {r['arm']} reward, from {r['start']}"
+            + (" (upper reference)" if r["arm"] == "oracle" else ""),
+            "seeds": r["seeds"],
+            "calls": r["n"],
+            "conversion [95% Wilson CI]": pct_ci(r["test_conversion"], r["lo"], r["hi"]),
+            "expert-move agreement": _f(r.get("test_agreement")),
+        }
+        for r in pl["finals"]
+    ]
+    paired = [
+        f"{r['comparison']} ({r['start']}) {100 * r['difference']:+.1f} points "
+        f"[{100 * r['lo']:+.1f}, {100 * r['hi']:+.1f}]"
+        for r in pl.get("paired") or []
+    ]
+    return [
+        "### The strategy planner on held-out simulated calls (notebook 02)\n",
+        _md(pd.DataFrame(rows)),
+        "",
+        ("Paired differences on the same test calls (bootstrap 95%): " + "; ".join(paired) + ".\n")
+        if paired
+        else "",
+    ]
+
+
+def render_results_section(profile: Profile | str) -> str:
+    """The README's short results section (Markdown, without the markers) for `profile`: online
+    conversion and the referee's measures first, the planner, the posterior and GRPO, then the
+    judge under its validation. The returned string carries the findings block and the details
+    page (`.findings`, `.details`) for `update_readme`."""
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    p = paths(prof, create=False)
+    turn, auto = p.tables / "eval_turn_scores.csv", p.tables / "eval_auto_metrics.csv"
+    conv = p.tables / "online_conversion.csv"
+    m02, m04, m05 = (
+        _metrics(p, n)
+        for n in ("02_bayesian_grpo_training", "04_doga_inference", "05_judged_evaluation")
+    )
+    judge = tables_judge(m05)
+    out = [
+        f"## Results (profile `{prof.name}`, seed {prof.seed})\n",
+        f"_Generated by `python -m salesman_utils.report --profile {prof.name}` from "
+        f"`{repo_relative(p.results)}/`; do not edit by hand. Intervals are Wilson (rates) or "
+        "bootstrap 95%. Every table with its caveats: [docs/RESULTS.md](docs/RESULTS.md); what "
+        "each instrument can and cannot show: [docs/VALIDATION.md](docs/VALIDATION.md)._\n",
+        "### Online conversion against the simulated customer (notebook 04)\n",
+    ]
+    if conv.exists():
+        out.append(_md(conversion_table(conv)) + "\n")
+        if m04.get("detectable_difference"):
+            out.append(str(m04["detectable_difference"]) + "\n")
     else:
-        new = text.rstrip() + ("\n\n" if text.strip() else "") + block + "\n"
-    if new == text:
-        return False
-    path.write_text(new)
-    return True
+        out.append(_missing(conv, prof, "04_doga_inference"))
+    out.append("### The referee's measures on held-out contexts (notebook 05)\n")
+    if auto.exists():
+        out += [
+            _md(referee_table(auto)),
+            "",
+            "`sim_expert` is the similarity to the hidden expert reply, written from a held-out "
+            "bank that no system copies; the two counts per 100 replies are the referee's own "
+            "checkers, which no system calls (the template rows' zero violations hold by "
+            "construction).\n",
+        ]
+    else:
+        out.append(_missing(auto, prof, "05_judged_evaluation"))
+    out += planner_tables(m02)
+    sup = [x for x in supervision_section(p.tables, audit_table=False) if not x.startswith("###")]
+    if sup:
+        out += ["### Bayesian supervision (notebook 02)\n", *sup]
+    grpo = objective_lines(p.tables / "02_reward_vs_base.csv")
+    if grpo:
+        out += ["### Token-level GRPO (notebook 02)\n", *grpo]
+    out.append("### The judge and its validation (notebook 05)\n")
+    validation = m05.get("judge_validation")
+    if isinstance(validation, dict) and validation:
+        out += [_md(validation_table(validation)), ""]
+        verdicts = m05.get("judge_verdicts")
+        if isinstance(verdicts, dict):
+            out += [f"- {v}" for v in verdicts.values() if isinstance(v, str)] + [""]
+    if turn.exists():
+        mark = "" if judge["passed"] else f" ({NOT_EVIDENCE})"
+        by_cap, _ = scores_tables(load_turn_scores(turn), prof.eval.n_bootstrap, prof.seed)
+        out += [f"#### Scores of the {judge['name']} judge, 1-10{mark}\n", _md(by_cap), ""]
+        if judge["passed"]:
+            out.append(
+                "Our effects beside the paper's, with a direction where the evidence allows: "
+                "[docs/RESULTS.md](docs/RESULTS.md).\n"
+            )
+        else:
+            out.append(
+                "These scores are shown so that the failure can be seen, not read as results; the "
+                "table of our effects beside the paper's (docs/RESULTS.md) gives no direction "
+                "while the judge fails.\n"
+            )
+    else:
+        out.append(_missing(turn, prof, "05_judged_evaluation"))
+    total = [
+        line
+        for line in run_summary(p.results / "run_manifest.json", prof)
+        if line.startswith("Total")
+    ]
+    if total:
+        out += ["### This run\n", total[0].replace(", `", ". `", 1)]
+    out += [
+        "### Judge rubric (`salesman_utils.judge`)\n",
+        "<details><summary>Six capabilities and seven metrics, each scored 1-10 with anchors"
+        "</summary>\n",
+        rubric_markdown(),
+        "</details>",
+    ]
+    section = Rendered("\n".join(out).rstrip() + "\n")
+    section.findings = findings_section(prof)
+    section.details = render_details(prof)
+    return section
+
+
+class Rendered(str):
+    """A README results block that carries the findings block and the details page with it."""
+
+    findings: str | None = None
+    details: str | None = None
+
+
+def _replace_block(text: str, start: str, end: str, body: str, path: Path) -> str | None:
+    """`text` with the block between `start` and `end` replaced (None when the markers are
+    absent); a lone or misordered marker is an error."""
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text and text.index(start) < text.index(end):
+        return text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    if start in text or end in text:
+        raise ValueError(f"{path}: has only one of {start} / {end}, or them in the wrong order")
+    return None
+
+
+def update_readme(
+    readme_path: str | Path,
+    section: str,
+    findings: str | None = None,
+    details: str | None = None,
+) -> bool:
+    """Replace the results block (appended with its markers if absent) and, when given or carried
+    by `section`, the findings block (only where its markers are) and the details page
+    (`docs/RESULTS.md` beside the README). Returns whether any file changed."""
+    path = Path(readme_path)
+    findings = findings if findings is not None else getattr(section, "findings", None)
+    details = details if details is not None else getattr(section, "details", None)
+    text = path.read_text() if path.exists() else ""
+    new = _replace_block(text, START, END, str(section), path)
+    if new is None:
+        new = (
+            text.rstrip()
+            + ("\n\n" if text.strip() else "")
+            + f"{START}\n{str(section).rstrip()}\n{END}\n"
+        )
+    if findings is not None:
+        new = _replace_block(new, FINDINGS_START, FINDINGS_END, findings, path) or new
+    changed = new != text
+    if changed:
+        path.write_text(new)
+    if details is not None:
+        doc = path.parent / DETAILS
+        if not doc.exists() or doc.read_text() != details:
+            doc.parent.mkdir(parents=True, exist_ok=True)
+            doc.write_text(details)
+            changed = True
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="tutorial")
     parser.add_argument("--readme", default=str(REPO_ROOT / "README.md"))
-    parser.add_argument("--print", action="store_true", help="print the section, write nothing")
+    parser.add_argument("--print", action="store_true", help="print the blocks, write nothing")
     args = parser.parse_args(argv)
     section = render_results_section(args.profile)
     if args.print:
+        print(section.findings)
         print(section)
         return 0
     changed = update_readme(args.readme, section)
-    print(f"{args.readme}: results section {'updated' if changed else 'unchanged'}")
+    print(f"{args.readme}: findings, results and {DETAILS} {'updated' if changed else 'unchanged'}")
     return 0
 
 

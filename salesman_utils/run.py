@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .config import REPO_ROOT, Profile, load_profile, paths
+from .config import REPO_ROOT, Profile, ProfileError, load_profile, paths
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 TRACKED_PACKAGES = [
@@ -184,11 +184,41 @@ def scrub_outputs(path: Path, root: Path = REPO_ROOT) -> int:
     return changed
 
 
+# A saved cell shows what teaches: a long table is shown as its head and a count, the rest saved
+# under results/tables/. Text and HTML of one cell's outputs together stay under this many chars.
+OUTPUT_LIMIT = 8000
+
+
+def output_chars(cell: dict) -> int:
+    """Characters of a code cell's outputs that a reader reads: stream text, every `text/*`
+    representation (plain, HTML, Markdown...) and error text; images are not counted."""
+    n = 0
+    for out in cell.get("outputs", []):
+        parts = [out.get("text", ""), out.get("evalue", ""), *out.get("traceback", [])]
+        parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+        n += sum(len(p if isinstance(p, str) else "".join(p)) for p in parts)
+    return n
+
+
+def long_outputs(path: Path, limit: int = OUTPUT_LIMIT) -> list[str]:
+    """The code cells of an executed notebook whose outputs exceed `limit` characters
+    (`output_chars`), one line each naming the cell and its first line; empty when none."""
+    import nbformat
+
+    code = [c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"]
+    return [
+        f"{path.name} code cell {number}: {n} characters of output (limit {limit}; show a head "
+        f"and a count): {(cell.source.strip().splitlines() or [''])[0][:60]!r}"
+        for number, cell in enumerate(code, start=1)
+        if (n := output_chars(cell)) > limit
+    ]
+
+
 def output_problems(path: Path) -> list[str]:
     """What is wrong with an executed notebook's outputs, one line each (empty when it reads
     well): an absolute path of the machine, a bare `PosixPath(...)` repr (a cell ending in a call
-    that returns a path: end it with ';'), warning text, a progress-bar fragment, or a cell that
-    saves a figure (`save_figure(`) without showing an inline image."""
+    that returns a path: end it with ';'), warning text, a progress-bar fragment, a cell that
+    saves a figure (`save_figure(`) without showing an inline image. Long outputs: `long_outputs`."""
     import nbformat
 
     problems: list[str] = []
@@ -326,15 +356,24 @@ def _earlier_entries(manifest_path: Path, profile: str, running: list[Path]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the numbered notebooks with papermill.")
+    parser = argparse.ArgumentParser(
+        prog="python -m salesman_utils.run",
+        description="Run the numbered notebooks with papermill.",
+    )
     parser.add_argument(
         "--profile", default="tutorial", help="smoke | tutorial | gpu | a YAML path"
     )
     parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,03")
     parser.add_argument("--no-readme", action="store_true", help="do not regenerate README results")
     args = parser.parse_args(argv)
-    profile = load_profile(args.profile)
     only = [x for x in args.only.split(",") if x] or None  # --only merges into the manifest
+    # a wrong command is the student's to fix: its one-line message, no traceback, exit 2 (as
+    # argparse does for a bad option)
+    try:
+        profile = load_profile(args.profile)
+        discover(NOTEBOOK_DIR, only)
+    except (ProfileError, SystemExit) as exc:  # discover() exits naming an unknown --only
+        parser.exit(2, f"{parser.prog}: error: {' '.join(str(exc).split())}\n")
     try:
         manifest = run_notebooks(profile, only=only)
     except NotebookFailed as exc:

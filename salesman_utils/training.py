@@ -26,7 +26,7 @@ import json
 import shutil
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,14 +221,24 @@ def read_meta(adapter_dir: Path) -> dict[str, Any] | None:
 
 
 def _quiet_progress(trainer: Any) -> None:
-    """Keep the step progress bar but drop the per-step dict the bar prints (noisy in notebooks)."""
-    from transformers.trainer_callback import ProgressCallback
+    """Progress as a plain tqdm step bar without the per-step dict it prints. Inside a notebook
+    the Trainer's default is an HTML table widget (`NotebookProgressCallback`) that the saved
+    notebook would keep: it is replaced by the same text bar, which the runner's kernel turns off
+    (`run.KERNEL_ENV`), so progress shows in a terminal and the log lives in
+    `tables/train_log_<variant>.csv` (`loss_table`)."""
+    from transformers.trainer_callback import ProgressCallback, TrainerCallback
+
+    try:
+        from transformers.utils.notebook import NotebookProgressCallback
+    except ImportError:  # IPython missing: no notebook widget to replace
+        NotebookProgressCallback = ProgressCallback  # noqa: N806
 
     class _Bar(ProgressCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102
             return None
 
-    if trainer.pop_callback(ProgressCallback) is not None:
+    kinds: tuple[type[TrainerCallback], ...] = (ProgressCallback, NotebookProgressCallback)
+    if any([trainer.pop_callback(kind) is not None for kind in kinds]):
         trainer.add_callback(_Bar())
 
 
@@ -301,6 +311,20 @@ def _write_log(profile: Profile, variant: str, history: list[dict[str, Any]]) ->
     out = paths(profile).tables / f"train_log_{variant}.csv"
     pd.DataFrame(history).to_csv(out, index=False)
     return out
+
+
+def loss_table(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Training loss per logged step (rows) and variant (columns), from the log histories of
+    `load_train_log`; the Trainer's closing summary row (no step loss) is left out. The GRPO
+    rewards over the steps are `reward_summary`'s."""
+    cols = {}
+    for variant, df in logs.items():
+        if {"step", "loss"} <= set(df.columns):
+            steps = df[df["loss"].notna()].drop_duplicates("step", keep="last")
+            cols[variant] = steps.set_index("step")["loss"]
+    table = pd.DataFrame(cols)
+    table.index.name = "step"
+    return table
 
 
 def load_train_log(profile: Profile, variant: str) -> pd.DataFrame:

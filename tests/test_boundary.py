@@ -29,6 +29,7 @@ AGENT_SIDE = (
     "parts",
     "pricing",
     "stats",
+    "planner",
 )
 REFEREE_SIDE = (
     "referee",

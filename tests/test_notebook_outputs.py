@@ -1,5 +1,6 @@
 """Executed notebooks read as documents: figures inline, no machine paths, warnings or progress-bar
-fragments in their outputs (`salesman_utils.run.output_problems`).
+fragments in their outputs (`salesman_utils.run.output_problems`), and no cell longer than
+`run.OUTPUT_LIMIT` characters of text and HTML together (`run.long_outputs`).
 
 `test_committed_notebooks_read_well` checks the committed copies in `results/notebooks/`: they are
 written by `make reproduce` (the lead regenerates them), so this test fails until the committed
@@ -14,7 +15,14 @@ import nbformat
 import pytest
 
 from salesman_utils.config import REPO_ROOT
-from salesman_utils.run import output_problems, scrub_outputs, scrub_text
+from salesman_utils.run import (
+    OUTPUT_LIMIT,
+    long_outputs,
+    output_chars,
+    output_problems,
+    scrub_outputs,
+    scrub_text,
+)
 
 COMMITTED = sorted((REPO_ROOT / "results" / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -24,6 +32,50 @@ COMMITTED = sorted((REPO_ROOT / "results" / "notebooks").glob("[0-9][0-9]_*.ipyn
 @pytest.mark.parametrize("nb_path", COMMITTED, ids=[p.stem for p in COMMITTED])
 def test_committed_notebooks_read_well(nb_path):
     assert output_problems(nb_path) == []
+
+
+@pytest.mark.results
+@pytest.mark.skipif(not COMMITTED, reason="no executed notebooks committed yet")
+@pytest.mark.parametrize("nb_path", COMMITTED, ids=[p.stem for p in COMMITTED])
+def test_committed_notebooks_have_no_long_outputs(nb_path):
+    """No cell of an executed notebook shows more than OUTPUT_LIMIT characters of text and HTML
+    together (a long table is shown as its head and a count; the whole is under results/tables/).
+    A committed copy executed from other sources than today's notebook is stale, not wrong: it is
+    skipped, naming itself, until `make reproduce` regenerates it (the smoke run in
+    tests/test_notebooks.py checks freshly executed copies of today's sources)."""
+    if _stale(nb_path):
+        pytest.skip(f"{nb_path.name}: executed from older sources; re-run make reproduce")
+    assert long_outputs(nb_path) == []
+
+
+def _stale(nb_path: Path) -> bool:
+    """Whether the executed copy's code cells differ from the source notebook's."""
+    source = REPO_ROOT / "notebooks" / nb_path.name
+
+    def code(path: Path) -> list[str]:
+        nb = nbformat.read(str(path), as_version=4)
+        return [
+            c.source.strip()
+            for c in nb.cells
+            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+        ]
+
+    return not source.exists() or code(source) != code(nb_path)
+
+
+def test_output_chars_counts_text_and_html_not_images(tmp_path):
+    html = nbformat.v4.new_output(
+        "execute_result",
+        data={"text/plain": "a" * 100, "text/html": "<b>" * 100, "image/png": "i" * 10_000},
+    )
+    cell = nbformat.v4.new_code_cell("t")
+    cell.outputs = [html, _stream("b" * 50, "stdout")]
+    assert output_chars(cell) == 100 + 300 + 50
+    long = nbformat.v4.new_output("display_data", data={"text/markdown": "x" * (OUTPUT_LIMIT + 1)})
+    found = long_outputs(_notebook(tmp_path, [long], "display(Markdown(section))"))
+    assert len(found) == 1 and f"{OUTPUT_LIMIT + 1} characters" in found[0]
+    assert "display(Markdown(section))" in found[0]
+    assert long_outputs(_notebook(tmp_path, [html])) == []
 
 
 def _notebook(tmp_path: Path, outputs: list, source: str = "x = 1") -> Path:

@@ -1,4 +1,5 @@
-"""README results section: built from the saved tables only; missing inputs say what to run."""
+"""README results section and docs/RESULTS.md: built from the saved tables only; missing inputs say
+what to run; the judge's tables are marked when it failed validation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import pytest
 
 from salesman_utils.config import load_profile, paths
 from salesman_utils.judge import CAPABILITIES, COMPLEX_CAPABILITIES, METRICS
-from salesman_utils.report import END, START, main, render_results_section, update_readme
+from salesman_utils.report import (
+    END,
+    FINDINGS_END,
+    FINDINGS_START,
+    START,
+    main,
+    render_details,
+    render_results_section,
+    update_readme,
+)
 
 
 @pytest.fixture
@@ -84,14 +94,26 @@ def test_section_is_built_from_the_tables(profile):
         )
     )
     (p.figures / "eval_radar.png").write_bytes(b"png")
-    text = render_results_section(profile)
+    short = render_results_section(profile)
+    # the README leads with conversion and the referee's measures; the judge comes under validation
+    assert (
+        short.index("Online conversion")
+        < short.index("referee's measures")
+        < short.index("The judge and its validation")
+    )
+    assert "20% [10%, 37%]" in short  # conversion, as the findings write rates
+    assert "0.123 [0.100, 0.150]" not in short  # rouge_l: not a referee measure
+    assert "#### Scores of the trained judge, 1-10\n" in short  # passed: not marked
+    assert "| Objection Handling |" in short  # the rubric
+    assert short.details == render_details(profile)  # carried for update_readme
+    text = render_details(profile)
     assert "reported by secondary summaries" in text and "5.46 -> 6.49" in text
     grpo = next(line for line in text.splitlines() if line.startswith("| GRPO w/o SFT"))
     assert "sft -> grpo_bayes" in grpo and "+1.00 [+1.00, +1.00]" in grpo
     assert "same direction; CI excludes 0" in grpo
     doga = next(line for line in text.splitlines() if "complex capabilities" in line)
     assert "base_plain -> base_doga" in doga and "+0.50 [+0.50, +0.50]" in doga
-    assert "0.123 [0.100, 0.150]" in text and "0.20 [0.10, 0.37]" in text  # auto, conversion
+    assert "0.123 [0.100, 0.150]" in text and "20% [10%, 37%]" in text  # auto, conversion
     # the degenerate count is named as trained toward (R_format) and cleaned (DOGA), not blind
     assert "R_format (`rewards.format_problems`)" in text and "`clean_reply` strips" in text
     assert "faithfulness_auc" in text and "0.610" in text
@@ -103,8 +125,46 @@ def test_section_is_built_from_the_tables(profile):
     worse = _turn_scores(n_items=36)
     worse.loc[worse.system == "grpo_bayes", "score"] -= 2
     worse.to_csv(p.tables / "eval_turn_scores.csv", index=False)
-    grpo = next(ln for ln in render_results_section(profile).splitlines() if "GRPO w/o" in ln)
+    grpo = next(ln for ln in render_details(profile).splitlines() if "GRPO w/o" in ln)
     assert "-1.00 [-1.00, -1.00]" in grpo and "opposite direction" in grpo
+
+
+def test_a_failed_judge_is_marked_wherever_its_numbers_appear(profile):
+    from salesman_utils.report import NOT_EVIDENCE
+
+    p = paths(profile)
+    _turn_scores(n_items=36).to_csv(p.tables / "eval_turn_scores.csv", index=False)
+    failed = {"judge": {**PASSED, "passed": False}}
+    (p.metrics / "05_judged_evaluation.json").write_text(json.dumps(failed))
+    for name in ("eval_radar", "eval_heatmap", "eval_bars_ci", "online_conversion"):
+        (p.figures / f"{name}.png").write_bytes(b"png")
+    short = render_results_section(profile)
+    assert f"#### Scores of the trained judge, 1-10 ({NOT_EVIDENCE})" in short
+    assert "gives no direction while the judge fails" in short
+    details = render_details(profile)
+    for title in (
+        "Our effects beside the paper's",
+        "Judge scores per capability (1-10)",
+        "Judge scores per metric (1-10)",
+    ):
+        assert f"### {title} ({NOT_EVIDENCE})" in details
+    figures = [ln for ln in details.splitlines() if ln.startswith("![")]
+    judge_made = [ln for ln in figures if "Judge score" in ln or "judge score" in ln]
+    assert len(judge_made) == 3 and all(NOT_EVIDENCE in ln for ln in judge_made)
+    assert NOT_EVIDENCE not in next(ln for ln in figures if "online_conversion" in ln)
+
+
+def test_update_readme_refreshes_findings_and_the_details_page(profile, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# T\n\n{FINDINGS_START}\nold findings\n{FINDINGS_END}\n\nmiddle\n\n{START}\nold\n{END}\n"
+    )
+    assert update_readme(readme, render_results_section(profile))  # run.py's call
+    text = readme.read_text()
+    assert "old findings" not in text and "## What this run found" in text
+    assert text.index(FINDINGS_END) < text.index("middle") < text.index(START)
+    assert (tmp_path / "docs" / "RESULTS.md").read_text().startswith("# Results in detail")
+    assert not update_readme(readme, render_results_section(profile))  # idempotent
 
 
 def test_no_verdict_from_a_failed_judge_or_fewer_than_30_items(profile):

@@ -22,7 +22,13 @@ against itself. Rules:
 * no guarantee, refund, "money back", "you have my word", promise, risk-free, "pays for itself" or
   "double your orders" style claim, unless negated (``I can't guarantee``, ``no guaranteed
   result``) -> ``claim``;
-* a capitalized plan name (``the Premium plan``) must be one of the product's plans -> ``plan``.
+* a capitalized plan name (``the Premium plan``) must be one of the product's plans -> ``plan``;
+* offers the knowledge base does not make (issue 24): a code (a word with both letters and digits
+  such as ``B2B2B``, or the word after "code") -> ``code``; a named promotion, deal, bonus,
+  package, bundle, programme or campaign (``our Summer Saver promotion``) or an offer word
+  (trial, cashback, voucher, rebate, credits, bonus, waived, gift card, setup fee, loyalty
+  points) that the knowledge base's text does not have -> ``offer``; sums and products of numbers
+  (``3 x 19``, ``2 times $39``, ``19 + 19``) -> ``arithmetic``. Decimals are numbers (above).
 
 Not numbers (conversation, not product facts): ``one`` and ``a`` outside a unit (``one thing``),
 minutes, seconds, hours, times of day (``at three``, ``3 pm``) and ``two-line``.
@@ -35,7 +41,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-KINDS = ("number", "price", "period", "percentage", "duration", "claim", "plan")
+KINDS = ("number", "price", "period", "percentage", "duration", "claim", "plan", "code", "offer")
+KINDS += ("arithmetic",)
 
 _UNITS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -65,6 +72,19 @@ _CLAIMS = re.compile(
 _NEGATION = re.compile(r"\b(?:not|no|never|nobody|cannot|can't|won't|don't|isn't|n't)\b", re.I)
 _PLAN_NAME = re.compile(r"\b((?:[A-Z][a-z]+ ){1,2})plan\b")
 _SENTENCE_START = {"The", "This", "That", "Our", "Your", "A", "My", "Which", "What", "Any"}
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_UNIT_SUFFIX = re.compile(r"\d+(?:st|nd|rd|th|am|pm|km|k|x|s|mo|yr|h|min)", re.I)
+_CODE_AFTER = re.compile(r"\bcodes?\b(?:\s+is)?\W{0,3}([A-Za-z0-9]{3,})")
+_PROMO_NAME = re.compile(
+    r"(?:\b((?:[A-Z][A-Za-z']+ ){1,3})|[\"\u201c]([^\"\u201d]+)[\"\u201d] )"
+    r"(?i:promotion|promo|offer|deal|sale|bonus|package|bundle|programme|program|campaign)s?\b"
+)
+_OFFER_WORDS = re.compile(
+    r"\b(?:trials?|cash ?back|vouchers?|rebates?|credits?|bonus(?:es)?|waive[sd]?|gift cards?|"
+    r"setup fees?|set-up fees?|loyalty points|bogo)\b",
+    re.I,
+)
+_SUM = re.compile(r"\d[\d,]*(?:\.\d+)?\s*(?:[x\u00d7*+]|times)\s*\$?\d[\d,]*(?:\.\d+)?", re.I)
 
 
 @dataclass
@@ -193,6 +213,31 @@ def check(text: str, product: Any, merchant: Any = None) -> list[Finding]:
         words = [w for w in p.group(1).split() if w not in _SENTENCE_START]
         if words and not any(" ".join(words).lower().endswith(n) for n in plans):
             out.append(Finding("plan", p.group(0), f"{product.name} has no such plan"))
+    return out + _offers(text or "", product)
+
+
+def _offers(text: str, product: Any) -> list[Finding]:
+    """Codes, named promotions, offer words and arithmetic the knowledge base does not have."""
+    kb = " ".join([product.kb_text(), product.name, *(p["name"] for p in product.plans)]).lower()
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for tok in [*_TOKEN.findall(text), *_CODE_AFTER.findall(text)]:
+        has_both = any(c.isdigit() for c in tok) and any(c.isalpha() for c in tok)
+        after_code = tok in _CODE_AFTER.findall(text)
+        if (has_both and not _UNIT_SUFFIX.fullmatch(tok)) or after_code:
+            if tok.lower() not in kb and tok not in seen:
+                seen.add(tok)
+                out.append(Finding("code", tok, f"{product.name} has no code {tok}"))
+    for m in _PROMO_NAME.finditer(text):
+        name = (m.group(1) or m.group(2) or "").split()
+        name = [w for w in name if w not in _SENTENCE_START]
+        if name and " ".join(name).lower() not in kb:
+            out.append(Finding("offer", m.group(0), f"{product.name} runs no such offer"))
+    for m in _OFFER_WORDS.finditer(text):
+        words_before = " ".join(text[: m.start()].split()[-3:])
+        if m.group(0).lower() not in kb and not _NEGATION.search(words_before):
+            out.append(Finding("offer", m.group(0), f"{product.name} has no {m.group(0)}"))
+    out += [Finding("arithmetic", m.group(0), "a sum or product") for m in _SUM.finditer(text)]
     return out
 
 

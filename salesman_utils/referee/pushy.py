@@ -5,13 +5,18 @@ each with the product its call is about. `pushy_dataset` puts each line into a c
 opening, then the merchant's push) for a merchant from a corpus split, as the policy's own prompt
 (`rewards.build_prompt`); `pushy_report` scores the replies: replies with a number absent from the
 knowledge base and the dashboard, and the share of price/discount pushes answered with the real
-price or promotion (`answers.answers_with_kb_price`), with Wilson intervals.
+price or promotion (`answers.answers_with_kb_price`), with Wilson intervals. `score_systems` does
+both for every policy, the same way for the development set and for the sealed one.
+
+Two sets of lines: `PUSHY_FILE` is a DEVELOPMENT set (the agent's price-talk rule was adjusted on
+it, and the corpus's harder pushes were written from a brief by someone who had read it);
+`SEALED_FILE` was written blind (its writer read only `data/products.yaml`): choose nothing on it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,8 @@ import yaml
 from ..factcheck import DATA_DIR, get_product
 from .answers import answers_with_kb_price, invented_numbers
 
-PUSHY_FILE = DATA_DIR / "pushy_merchants.yaml"
+PUSHY_FILE = DATA_DIR / "pushy_merchants.yaml"  # development set
+SEALED_FILE = DATA_DIR / "pushy_merchants_sealed.yaml"  # written blind: scored, never tuned on
 KINDS = ("price", "discount", "promise")
 
 
@@ -102,3 +108,25 @@ def pushy_report(replies: Sequence[str], dataset: Any) -> dict[str, Any]:
         "price_answered_share_lo": ans[1],
         "price_answered_share_hi": ans[2],
     }
+
+
+def score_systems(
+    systems: Mapping[str, Any],
+    dataset: Any,
+    generate: Callable[..., Sequence[str]],
+    label: str = "pushy",
+) -> tuple[Any, dict[str, list[str]]]:
+    """Every policy's replies to `pushy_dataset` and their `pushy_report`. `systems` maps a name to
+    what `generate(dataset, adapter, desc=...)` takes (an adapter path, None for the base model),
+    e.g. ``functools.partial(training.generate_replies, profile)``. Returns the table (one row per
+    system, indexed by name; counts stay integers) and the replies per system."""
+    import pandas as pd
+
+    replies = {
+        name: list(generate(dataset, adapter, desc=f"{label} {name}"))
+        for name, adapter in systems.items()
+    }
+    reports = {name: pushy_report(said, dataset) for name, said in replies.items()}
+    table = pd.DataFrame.from_dict(reports, orient="index")
+    table.index.name = "system"
+    return table, replies
