@@ -116,7 +116,9 @@ def test_trained_judge_scores_every_metric_in_range_and_is_cached(corpus, traine
     assert df["parse_ok"].all() and df.attrs["parse_failures"] == 0
     again, note2 = load_or_train(corpus["train"], folder, JudgeSettings(max_contexts=60))
     assert note2.startswith("loaded")
-    np.testing.assert_allclose(again.score_items(items)[0], j.score_items(items)[0])
+    # the reloaded judge scores as the trained one (float32 embeddings of a batch can differ in
+    # the 7th digit with the batch they are computed in)
+    np.testing.assert_allclose(again.score_items(items)[0], j.score_items(items)[0], rtol=1e-5)
     # other settings (or data, or source) -> another key, never the stale file
     assert len(list(folder.glob("*.pkl"))) == 1
 

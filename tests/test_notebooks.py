@@ -26,7 +26,9 @@ def test_source_notebook_is_clean(nb_path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert "!pip" not in "".join(c.source for c in code)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
-    assert "write_metrics(" in code[-1].source, "the last cell records results/metrics"
+    # the notebook ends by recording results/metrics, then says what its run shows from them
+    assert "notebook_findings(" in code[-1].source, "the last cell shows the generated findings"
+    assert "write_metrics(" in code[-2].source, "the cell before it records results/metrics"
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,14 @@ def test_smoke_values(smoke_run):
     m02 = _metrics(prof, "02_bayesian_grpo_training")
     assert _interval_ok(m02["auc_posterior"]) and _interval_ok(m02["auc_naive"])
     assert m02["reward_weights"] == vars(prof.training.reward_weights)
+    plan, c = m02["planner"], prof.planner
+    assert {(r["arm"], r["start"]) for r in plan["finals"]} == {
+        (a, s) for a in c.arms for s in c.starts
+    }
+    for r in plan["finals"]:
+        assert r["n"] == c.n_seeds * c.n_test_calls and r["lo"] <= r["test_conversion"] <= r["hi"]
+    refs = {(r["policy"], r["split"]) for r in plan["references"]}
+    assert ("expert (ceiling)", "test") in refs and ("random", "validation") in refs
     heldout = {row["system"] for row in m02["heldout"]}
     assert heldout == {"base_plain", *prof.training.variants}
 
@@ -91,7 +101,8 @@ def test_smoke_values(smoke_run):
     m04 = _metrics(prof, "04_doga_inference")
     online = m04["online"]
     llm_systems = {"base_plain", "base_doga", prof.doga.grpo_variant, "best_grpo_doga"}
-    assert set(online) == llm_systems | {"template_only", "script_template"}  # + model-free rows
+    model_free = {"template_only", "script_template", "planner_template"}
+    assert set(online) == llm_systems | model_free | {"planner_doga"}  # + notebook 02's planner
     for row in online.values():
         assert row["n"] == prof.doga.n_online_calls and row["lo"] <= row["rate"] <= row["hi"]
         assert 0 < row["agent_turns"] <= prof.doga.n_online_calls * prof.doga.max_turns
