@@ -566,14 +566,19 @@ def render_details(profile: Profile | str) -> str:
             f"![{t}{mark if n in JUDGE_FIGURES else ''}]({_from_docs(p.figures / f'{n}.png')})\n"
             for n, t in figs
         ]
-    out += [
+    out += rubric_details()
+    return "\n".join(out).rstrip() + "\n"
+
+
+def rubric_details() -> list[str]:
+    """The judge's rubric as a folded block (README and docs/RESULTS.md)."""
+    return [
         "### Judge rubric (`salesman_utils.judge`)\n",
         "<details><summary>Six capabilities and seven metrics, each scored 1-10 with anchors"
         "</summary>\n",
         rubric_markdown(),
         "</details>",
     ]
-    return "\n".join(out).rstrip() + "\n"
 
 
 def _from_docs(path: Path) -> str:
@@ -723,13 +728,7 @@ def render_results_section(profile: Profile | str) -> str:
     ]
     if total:
         out += ["### This run\n", total[0].replace(", `", ". `", 1)]
-    out += [
-        "### Judge rubric (`salesman_utils.judge`)\n",
-        "<details><summary>Six capabilities and seven metrics, each scored 1-10 with anchors"
-        "</summary>\n",
-        rubric_markdown(),
-        "</details>",
-    ]
+    out += rubric_details()
     section = Rendered("\n".join(out).rstrip() + "\n")
     section.findings = findings_section(prof)
     section.details = render_details(prof)
