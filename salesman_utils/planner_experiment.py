@@ -147,17 +147,12 @@ def settings_from(profile: Any) -> GRPOSettings:
 
 
 def distinct_cases(dialogues: Sequence[Any], n: int) -> list[tuple[Any, Any]]:
-    """Up to `n` distinct (merchant, product) pairs of `dialogues`, in corpus order."""
-    from .factcheck import get_product
+    """Up to `n` distinct (merchant, product) pairs of `dialogues`, in corpus order
+    (`online.online_cases` without its repeats)."""
+    from .online import online_cases
 
-    seen, out = set(), []
-    for d in dialogues:
-        if (d.merchant.id, d.product_id) not in seen and len(out) < n:
-            seen.add((d.merchant.id, d.product_id))
-            out.append((d.merchant, get_product(d.product_id)))
-    if not out:
-        raise ValueError("distinct_cases: no dialogues")
-    return out
+    cases, _ = online_cases(dialogues, n)
+    return list({(m.id, p.id): (m, p) for m, p in cases}.values())
 
 
 def build_worlds(profile: Any, splits: dict[str, list], parts: Any, perception: Any) -> dict:
