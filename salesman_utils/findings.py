@@ -210,18 +210,27 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     """How often the customer's perception heard the move DOGA planned: model-written vs template
     turns (`reply_kinds`, counts saved by notebook 04)."""
     rows = {r.get("kind"): r for r in m04.get("reply_kinds") or [] if r.get("system") == system}
-    cells = []
+    cells, ci = [], {}
     for kind, label in (("llm", "model-written"), ("template", "template")):
         r = rows.get(kind) or {}
         n, k = r.get("planned_n") or 0, r.get("planned_heard")
         if not n or k is None:
             return None
         _, lo, hi = _wilson(k, n)
+        ci[kind] = (lo, hi)
         cells.append(f"{k} of {n} of its {label} turns ({pct_ci(k / n, lo, hi)})")
+    if ci["llm"][1] < ci["template"][0]:
+        verdict = "the model's own wording lost the plan more often than the templates"
+    elif ci["llm"][0] > ci["template"][1]:
+        verdict = "the model's own wording carried the plan more often than the templates"
+    else:
+        verdict = "the intervals overlap: no difference between the two kinds is shown"
+    replies = {k: (rows.get(k) or {}).get("replies") or 0 for k in ("llm", "template")}
+    total = replies["llm"] + replies["template"]
+    share = f"; the model wrote {replies['llm']} of its {total} turns" if total else ""
     return (
-        f"The simulated customer heard the move DOGA planned in {cells[0]} against {cells[1]} "
-        "(the referee's perception model, Wilson 95%): the small model's own wording often loses "
-        "the plan."
+        f"The simulated customer heard the move {system} planned in {cells[0]} against {cells[1]} "
+        f"(the referee's perception model, Wilson 95%{share}): {verdict}."
     )
 
 

@@ -291,13 +291,26 @@ def reply_kinds_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
     referee violations per 100, the customer's adapted rate (all replies, and among the replies
     heard as Business_Analysis / Product_Introduction, where adaptation means the store's data),
     and the share of planned moves the customer heard (`planned_heard_rate`: an instrument apart
-    from the guard, whose own tagger decided which model replies were kept)."""
+    from the guard, whose own tagger decided which model replies were kept), with its Wilson 95%
+    interval; `share` is the kind's share of the system's replies (the model-written share)."""
     rows = []
     for system, dialogues in results.items():
         agent = [t for d in dialogues for t in d.turns if t.speaker == "agent"]
         for kind in ("llm", "template"):
             part = [t for t in agent if t.hidden.get("reply_kind", "llm") == kind]
-            rows.append({"system": system, "kind": kind, "replies": len(part), **_rates(part)})
+            rates = _rates(part)
+            _, lo, hi = wilson_ci(rates["planned_heard"], rates["planned_n"])
+            rows.append(
+                {
+                    "system": system,
+                    "kind": kind,
+                    "replies": len(part),
+                    "share": len(part) / len(agent) if agent else float("nan"),
+                    **rates,
+                    "planned_heard_lo": lo,
+                    "planned_heard_hi": hi,
+                }
+            )
     return pd.DataFrame(rows)
 
 

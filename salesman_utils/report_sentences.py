@@ -109,7 +109,7 @@ def training_section(tables: Path) -> list[str]:
         out.append("`grpo_bayes` minus `sft`, paired bootstrap 95%: " + "; ".join(parts) + ".\n")
     out += sft_label(tables.parent / "metrics" / "02_bayesian_grpo_training.json")
     out += objective_lines(vs_base)
-    out += pushy_lines(tables / "02_pushy_merchants.csv")
+    out += pushy_lines(tables / "02_pushy_merchants.csv", tables / "02_pushy_sealed.csv")
     return out
 
 
@@ -161,16 +161,12 @@ def sft_label(metrics_02: Path) -> list[str]:
     ]
 
 
-def pushy_lines(pushy_csv: Path) -> list[str]:
-    """Notebook 02's pushy-merchant table as a sentence: per policy, replies with an invented
-    number and price/discount pushes answered with the real price or promotion (Wilson 95%), and
-    which policies meet the bar (no invented number, >= 80% answered)."""
+def _pushy_cells(csv: Path) -> tuple[list[str], list[str]]:
+    """Per policy of one pushy table: its sentence cell, and the policies that meet the bar."""
     from .stats import wilson_ci
 
-    if not pushy_csv.exists():
-        return []
     cells, meet = [], []
-    for r in pd.read_csv(pushy_csv).itertuples():
+    for r in pd.read_csv(csv).itertuples():
         _, ilo, ihi = wilson_ci(int(r.invented), int(r.n))
         _, alo, ahi = wilson_ci(int(r.price_answered), int(r.n_price_pushes))
         cells.append(
@@ -179,21 +175,43 @@ def pushy_lines(pushy_csv: Path) -> list[str]:
         )
         if r.invented == 0 and r.n_price_pushes and r.price_answered / r.n_price_pushes >= 0.8:
             meet.append(str(r.system))
-    return [
-        "Pushy merchants (`02_pushy_merchants.csv`: the developers' own lines, greedy replies of the "
-        "policies alone, no guard; the referee's reading): "
-        + "; ".join(cells)
-        + ". No invented number and at least 80% of pushes answered: "
-        + (", ".join(meet) if meet else "no policy")
-        + ". The referee's price check (`answers_with_kb_price`) applies the same rule as the one "
-        "that picked SFT's price-answer rows (`pricing.states_price`; separate code). **Not a "
-        "sealed test**: the agent's price-talk rule (`pricing.asks_about_price`) was tuned on "
-        "these lines, and the corpus's harder price pushes (`data/customer_templates.yaml`) were "
-        "written from a brief that named the same kinds of push, so several are close paraphrases "
-        "of these. Read this table as a development measure; the "
-        "sealed set (`data/pushy_merchants_sealed.yaml`, written blind) is scored by "
-        "`benchmarks/bench_pushy_sealed.py`.\n"
-    ]
+    return cells, meet
+
+
+def pushy_lines(pushy_csv: Path, sealed_csv: Path | None = None) -> list[str]:
+    """Notebook 02's pushy-merchant tables as sentences: per policy, replies with an invented
+    number and price/discount pushes answered with the real price or promotion (Wilson 95%), and
+    which policies meet the bar (no invented number, >= 80% answered); the development set
+    (`pushy_csv`) labelled as such, then the sealed set (`sealed_csv`, written blind)."""
+    out = []
+    if pushy_csv.exists():
+        cells, meet = _pushy_cells(pushy_csv)
+        out.append(
+            "Pushy merchants, development set (`02_pushy_merchants.csv`: the developers' own "
+            "lines, greedy replies of the policies alone, no guard; the referee's reading): "
+            + "; ".join(cells)
+            + ". No invented number and at least 80% of pushes answered: "
+            + (", ".join(meet) if meet else "no policy")
+            + ". The referee's price check (`answers_with_kb_price`) applies the same rule as the "
+            "one that picked SFT's price-answer rows (`pricing.states_price`; separate code). "
+            "**Not a sealed test**: the agent's price-talk rule (`pricing.asks_about_price`) was "
+            "tuned on these lines, and the corpus's harder price pushes "
+            "(`data/customer_templates.yaml`) were written from a brief that named the same kinds "
+            "of push, so several are close paraphrases of these. Read this table as a development "
+            "measure.\n"
+        )
+    if sealed_csv is not None and sealed_csv.exists():
+        cells, meet = _pushy_cells(sealed_csv)
+        out.append(
+            "Pushy merchants, sealed set (`02_pushy_sealed.csv`: `data/pushy_merchants_sealed.yaml`,"
+            " written blind from the product sheet alone; nothing was chosen on it; scored as "
+            "above): "
+            + "; ".join(cells)
+            + ". No invented number and at least 80% of pushes answered: "
+            + (", ".join(meet) if meet else "no policy")
+            + ".\n"
+        )
+    return out
 
 
 def held_out_by_metric(pairs_csv: Path) -> list[str]:

@@ -100,7 +100,7 @@ def test_smoke_values(smoke_run):
 
     m04 = _metrics(prof, "04_doga_inference")
     online = m04["online"]
-    llm_systems = {"base_plain", "base_doga", prof.doga.grpo_variant, "best_grpo_doga"}
+    llm_systems = {"base_plain", "base_doga", "best_grpo_doga"}  # the adapter online inside DOGA
     model_free = {"template_only", "script_template", "planner_template"}
     assert set(online) == llm_systems | model_free | {"planner_doga"}  # + notebook 02's planner
     for row in online.values():

@@ -356,8 +356,14 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
     text = "\n".join(training_section(tmp_path))
     assert "sft invented a number in 0/24 [0%, 14%], answered 15/18 pushes [61%, 94%]" in text
     assert "at least 80% of pushes answered: sft." in text  # 17/18 but one invented: not met
-    # the development set is labelled as such, and the sealed set's scorer is named
-    assert "**Not a sealed test**" in text and "bench_pushy_sealed.py" in text
+    # the development set is labelled as such; the sealed set gets its own sentence when saved
+    assert "**Not a sealed test**" in text and "sealed set" not in text
+    sealed = [dict(pushy[1], invented=2, price_answered=9)]
+    pd.DataFrame(sealed).to_csv(tmp_path / "02_pushy_sealed.csv", index=False)
+    text = "\n".join(training_section(tmp_path))
+    assert "Pushy merchants, sealed set (`02_pushy_sealed.csv`" in text
+    assert "sft invented a number in 2/24 [2%, 26%], answered 9/18 pushes [29%, 71%]" in text
+    assert text.count("at least 80% of pushes answered: no policy") == 1  # the sealed set's bar
 
 
 def test_adaptation_gap_sentence_reads_the_saved_validation():
