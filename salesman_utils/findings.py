@@ -154,16 +154,32 @@ def planner_sentences(m02: dict[str, Any]) -> list[str]:
             )
         out.append(s + " (Wilson 95%; paired bootstrap over the same calls).")
     script, expert = refs.get("script"), refs.get("expert (ceiling)")
-    if target and script and expert and _ok(target.get("best")):
-        met = "meets" if target.get("met") else "falls short of"
+    # the best non-oracle run is picked on the VALIDATION calls (its last learning-curve point),
+    # then read on the test calls: a pick on the test calls themselves would be optimistic
+    real = [r for (a, _), r in finals.items() if a != "oracle" and _ok(r.get("val_conversion_end"))]
+    best = max(real, key=lambda r: r["val_conversion_end"], default=None)
+    if target and script and expert and best and _ok(target.get("bar")):
+        bar = target["bar"]
+        if best["lo"] >= bar:
+            met = "clears the bar"
+        elif best["test_conversion"] >= bar:
+            met = "reaches the bar, though its interval includes it"
+        else:
+            met = "falls short of the bar"
         out.append(
-            f"Against references on {script['n']} test calls, the best planner run "
-            f"({target['best_arm']} reward from {target['best_start']}, picked on those calls) "
-            f"reached {pct_ci(target['best'], target.get('best_lo'), target.get('best_hi'))}, "
-            f"the by-the-book script {pct_ci(script['conversion'], script['lo'], script['hi'])} "
-            f"and the expert policy that sees the hidden state "
-            f"{pct_ci(expert['conversion'], expert['lo'], expert['hi'])}, so it {met} the bar "
-            f"of {pct(target['bar'])} (the script plus a third of the gap to the expert)."
+            f"Against references on {script['n']} test calls, the planner run with the best "
+            f"validation conversion ({best['arm']} reward from {best['start']}) converted "
+            f"{pct_ci(best['test_conversion'], best['lo'], best['hi'])}, the by-the-book script "
+            f"{pct_ci(script['conversion'], script['lo'], script['hi'])}, DOGA's imitation "
+            "classifier "
+            + (
+                f"{pct_ci(imit['conversion'], imit['lo'], imit['hi'])}"
+                if (imit := refs.get("imitation planner"))
+                else "(not saved)"
+            )
+            + " and the expert policy that sees the hidden state "
+            f"{pct_ci(expert['conversion'], expert['lo'], expert['hi'])}: it {met} of "
+            f"{pct(bar)} (the script plus a third of the gap to the expert)."
         )
     return out
 
@@ -226,8 +242,11 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     else:
         verdict = "the intervals overlap: no difference between the two kinds is shown"
     replies = {k: (rows.get(k) or {}).get("replies") or 0 for k in ("llm", "template")}
-    total = replies["llm"] + replies["template"]
-    share = f"; the model wrote {replies['llm']} of its {total} turns" if total else ""
+    share = (
+        f"; {replies['llm']} model-written and {replies['template']} template turns in all"
+        if replies["llm"] or replies["template"]
+        else ""
+    )
     return (
         f"The simulated customer heard the move {system} planned in {cells[0]} against {cells[1]} "
         f"(the referee's perception model, Wilson 95%{share}): {verdict}."
