@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .artifacts import load_cached, reason
 from .config import Profile, paths
 from .corpus import ACTS, INTENTS, OUTCOMES, Dialogue, fact_check, get_product
 
@@ -415,7 +416,11 @@ def posteriors_for(
     folder = _cache_dir(profile, splits)
     files = {name: folder / f"posterior_{name}.npy" for name in splits}
     if all(f.exists() for f in files.values()) and (folder / "model.json").exists():
-        return {name: np.load(f) for name, f in files.items()}
+        # a cache: an unreadable file (truncated .npy, damaged json) is moved aside and refitted
+        model_ok = load_cached(folder / "model.json", _read_model) is not None
+        out = {name: load_cached(f, np.load) for name, f in files.items()} if model_ok else {}
+        if model_ok and all(v is not None for v in out.values()):
+            return out
     b = profile.bayes
     model = fit_turn_quality(splits["train"], b.prior_strength, b.em_iterations)
     folder.mkdir(parents=True, exist_ok=True)
@@ -429,4 +434,12 @@ def posteriors_for(
 def load_model(profile: Profile, splits: dict[str, Sequence[Dialogue]]) -> TurnQualityModel:
     """The model `posteriors_for` fitted for these splits (fitted and cached when missing)."""
     posteriors_for(profile, splits)
-    return TurnQualityModel.from_json((_cache_dir(profile, splits) / "model.json").read_text())
+    return _read_model(_cache_dir(profile, splits) / "model.json")
+
+
+def _read_model(path: Path) -> TurnQualityModel:
+    """The fitted model cached at `path` (a JSON or field error names the file)."""
+    try:
+        return TurnQualityModel.from_json(path.read_text())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a fitted turn-quality model ({reason(exc)})") from None

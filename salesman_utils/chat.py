@@ -2,28 +2,37 @@
 
     python -m salesman_utils.chat --product ID [--profile smoke] [--merchant-seed N]
 
-The agent opens the call; type what the merchant says (an empty line or /quit ends the call). Beside
-each reply the demo shows the intent the agent chose, its top intent probabilities, the outline it
-followed and the guard's actions. The merchant's dashboard (visible data only) is printed first, so
-you can react to the numbers the agent quotes. From a notebook: `session = start_session(...)`,
-then `chat_turn(session, "text")` (or `chat_turn(session, None)` for the opening).
+The agent opens the call; type what the merchant says (an empty line, /quit, end of input or Ctrl-C
+ends the call). Beside each reply the demo shows the intent the agent chose, its top intent
+probabilities, the outline it followed and the guard's actions. The merchant's dashboard (visible
+data only) is printed first, so you can react to the numbers the agent quotes. However the call
+ends, one summary line is printed and the transcript (each turn's speaker, text and the agent's
+intent) is saved as JSON under the profile's artifacts, `<artifacts>/chats/<time>.json`. From a
+notebook: `session = start_session(...)`, then `chat_turn(session, "text")` (or
+`chat_turn(session, None)` for the opening).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import Profile, load_profile
-from .doga import AgentState, AgentTurn, BaseAgent, dashboard_text
+from .banks import DataBankError
+from .config import Profile, load_profile, paths
+from .doga import AgentState, AgentTurn, BaseAgent, dashboard_text, safe_template
 from .factcheck import Product, get_product, load_products
 from .intents import agent_view
 from .simulator import MerchantProfile, Turn, eligible_products, sample_merchant
+
+EXIT_INTERRUPTED = 130  # the shell's code for a run ended by Ctrl-C
 
 
 @dataclass
@@ -39,11 +48,16 @@ class ChatSession:
     history: list[Turn] = field(default_factory=list)
     turns: list[AgentTurn] = field(default_factory=list)
     seed: int = 0
+    merchant_seed: int | None = None
 
 
 def demo_merchant(product: Product, merchant_seed: int = 0) -> MerchantProfile:
-    """A freshly sampled merchant for whom `product` is eligible (seeded)."""
-    rng = np.random.default_rng([merchant_seed, 7])
+    """A freshly sampled merchant for whom `product` is eligible (seeded; the seed is >= 0)."""
+    if isinstance(merchant_seed, bool) or not isinstance(merchant_seed, int | np.integer):
+        raise TypeError(f"merchant_seed must be an integer >= 0, got {merchant_seed!r}")
+    if merchant_seed < 0:
+        raise ValueError(f"merchant_seed must be an integer >= 0, got {merchant_seed}")
+    rng = np.random.default_rng([int(merchant_seed), 7])
     for i in range(200):
         m = sample_merchant(rng, i)
         if product.id in {p.id for p in eligible_products(m, load_products())}:
@@ -64,20 +78,68 @@ def start_session(
 
     prof = load_profile(profile) if isinstance(profile, str) else profile
     product = get_product(product_id) if product_id else next(iter(load_products().values()))
+    merchant = demo_merchant(product, merchant_seed)  # a bad seed fails before the slow build
     if parts is None:
         splits, _ = load_splits(prof)
         parts = build_parts(prof, splits)
     agent = make_agent("doga", parts, prof, adapter=adapter, max_new_tokens=max_new_tokens)
-    return ChatSession(agent, product, demo_merchant(product, merchant_seed), parts.act_tagger)
+    return ChatSession(agent, product, merchant, parts.act_tagger, merchant_seed=merchant_seed)
+
+
+def clean_text(text: str | bytes) -> str:
+    """A person's line made safe for the tokenizer: undecodable bytes (raw, or smuggled in as lone
+    surrogates by Python's `surrogateescape`) become U+FFFD instead of failing later."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", errors="replace")
+    try:
+        raw = text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return raw.decode("utf-8", errors="replace")
+
+
+def addresses_merchant(reply: str, merchant: Any) -> bool:
+    """Whether the reply names the merchant: the owner (e.g. "Ms. Chen", or just "Chen") or the
+    store."""
+    low = reply.lower()
+    owner = str(getattr(merchant, "owner", "") or "")
+    names = [owner, owner.split()[-1] if owner.split() else "", getattr(merchant, "name", "")]
+    return any(n and str(n).lower() in low for n in names)
+
+
+def _named_opening(session: ChatSession, turn: AgentTurn) -> AgentTurn:
+    """The call's first agent line must greet the merchant by name. A model's opening that does
+    not (e.g. "Hello Alex," greeting the rep's own name) is replaced by the turn's filled template
+    ("Say something like: ...", built from the dashboard), or else the safe opening line; the model's
+    line stays in `draft`, and the guard records `unnamed_opening`."""
+    if any(t.speaker == "agent" for t in session.history):
+        return turn
+    if addresses_merchant(turn.reply, session.merchant):
+        return turn
+    prefix = "Say something like: "
+    template = turn.outline[-1][len(prefix) :] if turn.outline else ""
+    if not (turn.outline and turn.outline[-1].startswith(prefix)):
+        template = ""
+    if not addresses_merchant(template, session.merchant):
+        template = safe_template("Opening", session.product, session.merchant.visible())
+    turn.draft = turn.draft or turn.reply
+    turn.reply = template
+    turn.guard = {**turn.guard, "unnamed_opening": 1}
+    counters = getattr(session.agent, "counters", None)
+    if counters is not None:
+        counters["unnamed_opening"] += 1
+    return turn
 
 
 def chat_turn(session: ChatSession, text: str | None) -> AgentTurn:
     """Add the merchant's line (None: the call is just starting) and return the agent's turn."""
-    if text is not None and text.strip():
-        session.history.append(Turn("customer", text.strip()))
+    if text is not None:
+        text = clean_text(text).strip()
+        if text:
+            session.history.append(Turn("customer", text))
     view = agent_view(session.history, session.act_tagger)  # the words + its own readings
     state = AgentState(view, session.product, session.merchant.visible(), session.seed)
-    turn = session.agent.respond(state)
+    turn = _named_opening(session, session.agent.respond(state))
     session.history.append(Turn("agent", turn.reply, intent=turn.intent))
     session.turns.append(turn)
     session.seed += 1
@@ -98,40 +160,158 @@ def format_turn(turn: AgentTurn, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def run_cli(session: ChatSession, lines: Any = None, out: Any = None) -> int:
-    """The terminal loop: read merchant lines from `lines` (stdin by default) until EOF or /quit."""
+def transcript_dir(session: ChatSession) -> Path:
+    """`<profile artifacts>/chats` (artifacts/chats without a profile on the agent)."""
+    prof = getattr(session.agent, "profile", None)
+    art = paths(prof, create=False).artifacts if prof is not None else Path("artifacts")
+    return Path(art) / "chats"
+
+
+def save_transcript(session: ChatSession, ended_by: str, folder: str | Path | None = None) -> Path:
+    """Write the call as JSON: the product, the merchant's dashboard, how it ended and each turn
+    (speaker, text; the agent's intent, entry and guard). Returns the file."""
+    folder = Path(folder) if folder is not None else transcript_dir(session)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}.json"
+    k = 1
+    while path.exists():  # two calls in the same second: never overwrite a transcript
+        path, k = folder / f"{stamp}-{k}.json", k + 1
+    agent_turns = iter(session.turns)
+    turns = []
+    for t in session.history:
+        row: dict[str, Any] = {"speaker": t.speaker, "text": t.text, "intent": t.intent}
+        if t.speaker == "agent":
+            at = next(agent_turns, None)
+            if at is not None:
+                row.update(entry_id=at.entry_id, guard=at.guard, draft=at.draft)
+        turns.append(row)
+    m = session.merchant.visible()
+    prof = getattr(session.agent, "profile", None)
+    doc = {
+        "profile": getattr(prof, "name", None),
+        "agent": getattr(session.agent, "name", None),
+        "product": session.product.id,
+        "merchant": {"id": m.id, "name": m.name, "owner": m.owner, "seed": session.merchant_seed},
+        "ended_by": ended_by,
+        "outcome": "unknown",
+        "agent_turns": len(session.turns),
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "turns": turns,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _safe_stream(stream: Any) -> Any:
+    """A text stream that replaces undecodable input (and unprintable output) instead of failing."""
+    if hasattr(stream, "reconfigure"):
+        try:
+            stream.reconfigure(errors="replace")
+        except (ValueError, OSError):  # closed or detached: leave it
+            pass
+    return stream
+
+
+class ChatInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended the call; the summary is printed and the transcript saved already."""
+
+    def __init__(self, turns: int):
+        super().__init__(f"call interrupted after {turns} agent turns")
+        self.turns = turns
+
+
+def run_cli(
+    session: ChatSession, lines: Any = None, out: Any = None, save_dir: str | Path | None = None
+) -> int:
+    """The terminal loop: read merchant lines from `lines` (stdin by default) until an empty line,
+    /quit, end of input or Ctrl-C; then print one summary line and save the transcript (under
+    `save_dir`, default `transcript_dir`). Returns the number of agent turns; Ctrl-C is re-raised
+    as `ChatInterrupted` (carrying that number) after the summary, so that `main` exits 130."""
     out = out or sys.stdout
-    lines = lines if lines is not None else sys.stdin
-    print(f"You are the merchant. {dashboard_text(session.merchant)}", file=out)
-    print(f"The agent sells: {session.product.name} - {session.product.summary}", file=out)
-    print("Type your replies; an empty line or /quit ends the call.\n", file=out)
-    print(format_turn(chat_turn(session, None)), file=out, flush=True)
-    n = 1
-    for raw in lines:
-        text = raw.strip()
-        if not text or text in {"/quit", "/exit"}:
-            break
-        print(f"YOU: {text}", file=out)
-        print(format_turn(chat_turn(session, text)), file=out, flush=True)
-        n += 1
-    print(f"\nCall ended after {n} agent turns. Guard counters: {dict(session.agent.counters)}")
+    lines = lines if lines is not None else _safe_stream(sys.stdin)
+    ended_by = "end of input"
+    try:
+        print(f"You are the merchant. {dashboard_text(session.merchant)}", file=out)
+        print(f"The agent sells: {session.product.name} - {session.product.summary}", file=out)
+        print("Type your replies; an empty line, /quit or Ctrl-C ends the call.\n", file=out)
+        print(format_turn(chat_turn(session, None)), file=out, flush=True)
+        for raw in lines:
+            text = clean_text(raw).strip()
+            if not text or text in {"/quit", "/exit"}:
+                ended_by = text or "empty line"
+                break
+            print(f"YOU: {text}", file=out)
+            print(format_turn(chat_turn(session, text)), file=out, flush=True)
+    except KeyboardInterrupt:
+        ended_by = "Ctrl-C"
+    n = len(session.turns)
+    try:
+        where: Any = save_transcript(session, ended_by, save_dir)
+    except OSError as exc:  # a full disk or a read-only folder must not hide the summary
+        where = f"not saved ({exc})"
+    print(
+        f"\nCall ended after {n} agent turns (ended by the user: {ended_by}; outcome unknown). "
+        f"Guard counters: {dict(session.agent.counters)}. Transcript: {where}",
+        file=out,
+        flush=True,
+    )
+    if ended_by == "Ctrl-C":
+        raise ChatInterrupted(n)
     return n
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (use 0, 1, 2, ...)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (use 0, 1, 2, ...)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--product", required=True, help=f"one of {sorted(load_products())}")
-    parser.add_argument("--profile", default="smoke")
-    parser.add_argument("--merchant-seed", type=int, default=0)
-    parser.add_argument("--adapter", default=None, help="LoRA adapter folder (notebook 02)")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
-    args = parser.parse_args(argv)
-    if args.product not in load_products():
-        parser.error(f"--product {args.product!r}: unknown (known: {sorted(load_products())})")
-    session = start_session(
-        args.profile, args.product, args.merchant_seed, args.adapter, args.max_new_tokens
+    parser = argparse.ArgumentParser(
+        prog="python -m salesman_utils.chat", description=__doc__.splitlines()[0]
     )
-    run_cli(session)
+    # the help text does not read the product bank: `--help` works even when data/ is broken
+    parser.add_argument("--product", required=True, help="a product id of data/products.yaml")
+    parser.add_argument("--profile", default="smoke")
+    parser.add_argument("--merchant-seed", type=_seed, default=0, help="an integer >= 0")
+    parser.add_argument("--adapter", default=None, help="LoRA adapter folder (notebook 02)")
+    parser.add_argument("--max-new-tokens", type=_positive, default=None)
+    args = parser.parse_args(argv)
+    try:
+        products = load_products()
+    except DataBankError as exc:
+        parser.error(str(exc))
+    if args.product not in products:
+        parser.error(f"--product {args.product!r}: unknown (known: {sorted(products)})")
+    _safe_stream(sys.stdout)
+    try:
+        session = start_session(
+            args.profile, args.product, args.merchant_seed, args.adapter, args.max_new_tokens
+        )
+    except KeyboardInterrupt:
+        print("\nInterrupted while loading the agent; no call was made.", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    try:
+        run_cli(session)
+    except ChatInterrupted:
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from .artifacts import run_command
 from .factcheck import (
     Fact,
     Product,
@@ -52,6 +53,7 @@ from .simulator import (
     Turn,
     choose_move,
     disfluent,
+    load_bank,
     load_banks,
     sample_agent,
     sample_merchant,
@@ -60,7 +62,7 @@ from .simulator import (
 )
 from .stats import wilson_ci
 
-OBJECTION_TYPES = list(load_banks()["personas"]["objection_types"])
+OBJECTION_TYPES = list(load_bank("personas")["objection_types"])  # the personas bank only
 SPLITS = ("train", "validation", "test")
 SCHEMA_VERSION = 1
 
@@ -94,6 +96,8 @@ __all__ = [
     "fact_check",
     "get_product",
     "load_corpus",
+    "load_bank",
+    "load_banks",
     "load_products",
     "mentions_merchant_data",
     "product_facts_text",
@@ -480,9 +484,30 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise CorpusFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
 
 
-def load_corpus(folder: str | Path, with_hidden: bool = True) -> dict[str, list[Dialogue]]:
-    """Read what `save_corpus` wrote; `with_hidden=False` leaves every `hidden` empty."""
+def _manifest_counts(folder: Path, rebuild: str) -> dict[str, int] | None:
+    """{split: number of calls} of the corpus's `manifest.json` (None when there is none)."""
+    path = folder / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        counts = json.loads(path.read_text())["splits"]
+        return {str(k): int(v) for k, v in counts.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        msg = f"{path}: unreadable manifest ({exc!r}); rebuild: {rebuild}"
+        raise CorpusFormatError(msg) from None
+
+
+def load_corpus(
+    folder: str | Path, with_hidden: bool = True, rebuild: str | None = None
+) -> dict[str, list[Dialogue]]:
+    """Read what `save_corpus` wrote; `with_hidden=False` leaves every `hidden` empty.
+
+    The number of calls of each split must be the manifest's, and (with `with_hidden`) every call
+    must have its hidden record: a split with a line deleted is a `CorpusFormatError` naming the
+    file, both counts and `rebuild` (the command that writes the corpus again: notebook 01)."""
     folder = Path(folder)
+    rebuild = rebuild or run_command("01")
+    counts = _manifest_counts(folder, rebuild)
     names = [
         p.name[: -len(".jsonl")]
         for p in sorted(folder.glob("*.jsonl"))
@@ -494,16 +519,33 @@ def load_corpus(folder: str | Path, with_hidden: bool = True) -> dict[str, list[
     for name in sorted(names, key=lambda s: SPLITS.index(s) if s in SPLITS else 99):
         hidden: dict[str, dict[str, Any]] = {}
         hpath = folder / f"{name}.hidden.jsonl"
-        if with_hidden and hpath.exists():
+        has_hidden = with_hidden and hpath.exists()
+        if has_hidden:
             for lineno, rec in _read_jsonl(hpath):
                 hidden[_need(rec, "id", f"{hpath}:{lineno}", str)] = rec
         path = folder / f"{name}.jsonl"
-        out[name] = [
-            _parse_dialogue(
-                rec, hidden.get(rec.get("id")) if with_hidden else None, f"{path}:{lineno}"
+        out[name] = []
+        for lineno, rec in _read_jsonl(path):
+            if has_hidden and rec.get("id") not in hidden:
+                raise CorpusFormatError(
+                    f"{path}:{lineno}: call {rec.get('id')!r} has no record in {hpath.name}; "
+                    f"rebuild: {rebuild}"
+                )
+            found = hidden.get(rec.get("id")) if with_hidden else None
+            out[name].append(_parse_dialogue(rec, found, f"{path}:{lineno}"))
+        want = (counts or {}).get(name, len(out[name]))
+        if len(out[name]) != want or (has_hidden and len(hidden) != want):
+            got = len(out[name]) if len(out[name]) != want else len(hidden)
+            where = path if len(out[name]) != want else hpath
+            raise CorpusFormatError(
+                f"{where}: {got} calls, but {folder / 'manifest.json'} says {want}; "
+                f"rebuild: {rebuild}"
             )
-            for lineno, rec in _read_jsonl(path)
-        ]
+    missing = sorted(set(counts or {}) - set(out))
+    if missing:
+        raise CorpusFormatError(
+            f"{folder}: no {missing[0]}.jsonl, but manifest.json lists it; rebuild: {rebuild}"
+        )
     return out
 
 

@@ -36,9 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from .banks import DATA_DIR, DataBankError, read_yaml, require, require_list, show_path
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 PRODUCTS_FILE = DATA_DIR / "products.yaml"
 
 
@@ -86,17 +85,23 @@ _REQUIRED += ("eligibility", "promotion", "faqs", "forbidden_claims")
 
 @lru_cache(maxsize=4)
 def _load_products_cached(path: str) -> dict[str, Product]:
-    data = yaml.safe_load(Path(path).read_text())
+    data, name = read_yaml(path), show_path(path)  # DataBankError names the file and line
+    known = set(Product.__dataclass_fields__) - {"platform"}
     out: dict[str, Product] = {}
-    for i, raw in enumerate(data.get("products", [])):
-        missing = [k for k in _REQUIRED if k not in raw]
+    for i, raw in enumerate(require_list(require(data, ["products"], name)["products"], name)):
+        where = f"{name}: products[{i}] ({raw.get('id') if isinstance(raw, dict) else 'no id'})"
+        missing = [k for k in _REQUIRED if k not in (raw if isinstance(raw, dict) else {})]
         if missing:
-            raise ValueError(f"{path}: products[{i}] ({raw.get('id')}): missing field(s) {missing}")
-        for j, plan in enumerate(raw["plans"]):
-            if not isinstance(plan.get("price"), (int, float)) or "period" not in plan:
-                raise ValueError(
-                    f"{path}: products[{i}].plans[{j}]: needs a numeric price and a period"
-                )
+            raise DataBankError(f"{where}: missing field(s) {', '.join(missing)}")
+        if set(raw) - known:
+            raise DataBankError(f"{where}: unknown field(s) {', '.join(sorted(set(raw) - known))}")
+        for j, plan in enumerate(require_list(raw["plans"], f"{where}: plans")):
+            priced = isinstance(plan, dict) and isinstance(plan.get("price"), (int, float))
+            if not priced or not {"name", "period"} <= set(plan):
+                raise DataBankError(f"{where}: plans[{j}]: needs a name, a numeric price, a period")
+        require(raw["promotion"], ["headline", "terms"], f"{where}: promotion")
+        for j, faq in enumerate(raw["faqs"]):
+            require(faq, ["q", "a"], f"{where}: faqs[{j}]")
         out[raw["id"]] = Product(**raw, platform=data.get("platform", "Neighborly"))
     return out
 

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from .artifacts import load_cached, reason
 from .config import code_digest
 from .judge_checks import CHECK_FEATURES, check_reply, denies, findings, kb_of, sentences
 from .rubric import METRICS, check_items
@@ -690,11 +691,22 @@ def save_judge(judge: TrainedJudge, path: str | Path) -> Path:
     return path
 
 
-def load_judge(path: str | Path) -> TrainedJudge:
-    """Load a checkpoint; one trained for other metric names than `rubric.METRICS` is refused."""
-    path = Path(path)
+def _load_pickle(path: Path) -> Any:
     with path.open("rb") as f:
-        blob = pickle.load(f)  # noqa: S301 - our own cache file under artifacts/
+        return pickle.load(f)  # noqa: S301 - our own cache file under artifacts/
+
+
+def load_judge(path: str | Path, blob: Any = None) -> TrainedJudge:
+    """Load a checkpoint (`blob`: its unpickled content, if read already); one trained for other
+    metric names than `rubric.METRICS` is refused, an unreadable one names the file."""
+    path = Path(path)
+    if blob is None:
+        try:
+            blob = _load_pickle(path)
+        except Exception as exc:
+            raise ValueError(f"{path}: unreadable judge checkpoint ({reason(exc)})") from None
+    if not isinstance(blob, dict) or "judge" not in blob:
+        raise ValueError(f"{path}: not a judge checkpoint (no 'judge' entry)")
     got, want = list(blob.get("metrics", [])), list(METRICS)
     if got != want:
         raise ValueError(
@@ -715,8 +727,9 @@ def load_or_train(
 
     settings = settings or JudgeSettings()
     path = Path(folder) / f"trained_judge-{cache_key(train_dialogues, settings)}.pkl"
-    if path.exists():
-        return load_judge(path), f"loaded {path.name}"
+    judge = load_cached(path, _load_pickle)  # unreadable: moved aside and trained again
+    if judge is not None:
+        return load_judge(path, judge), f"loaded {path.name}"
     t0 = time.perf_counter()
     judge = train_judge(train_dialogues, settings)
     save_judge(judge, path)

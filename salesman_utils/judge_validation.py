@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from .banks import DATA_DIR, read_yaml
 from .rubric import CAPABILITIES, METRICS
 
-PAIRS_FILE = Path(__file__).resolve().parents[1] / "data" / "judge_pairs.yaml"  # development set
+PAIRS_FILE = DATA_DIR / "judge_pairs.yaml"  # development set
 # Held-out set 1: written after the round-1 judge was frozen and scored once; the round-2 judge was
 # revised with its misses in view, so it is now a development set too (`DEV_PAIRS_FILES`).
 SEEN_HOLDOUT_PAIRS_FILE = PAIRS_FILE.with_name("judge_pairs_holdout.yaml")
@@ -54,7 +54,7 @@ def load_pairs(path: str | Path = PAIRS_FILE) -> dict[str, Any]:
     from .factcheck import Product
 
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path) or {}  # a YAML error names the file and line
     for key in ("products", "merchants", "pairs"):
         if not isinstance(data.get(key), (dict, list)) or not data.get(key):
             raise ValueError(f"{path}: missing or empty section {key!r}")

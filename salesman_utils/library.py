@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import string
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
+from .artifacts import ArtifactWarning
 from .corpus import INTENTS, Dialogue, Product, fact_check, get_product, visible_merchant_facts
 from .simulator import fmt_metric, load_banks
 
@@ -652,8 +654,8 @@ def load_or_build(
             lib = ScriptLibrary.load(path, embedder=embedder)
             if lib.meta.get("config_hash") == key:
                 return lib
-        except LibraryFormatError:
-            pass  # a stale or broken cache is rebuilt
+        except LibraryFormatError as exc:  # a stale or broken cache is rebuilt, said in one line
+            warnings.warn(ArtifactWarning(f"{exc}; rebuilding it"), stacklevel=2)
     backend = None
     if spec is not None:
         from .llm import make_backend

@@ -25,6 +25,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .artifacts import check_adapter, discard, reason
 from .config import BackendSpec, Profile, ProfileError, _build, paths
 from .models import resolve_chat_model
 
@@ -49,10 +50,35 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.commit()
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:  # "file is not a database": a cache, so rebuilt
+            self._db = self._reopen(exc, None)
+
+    @staticmethod
+    def _damaged(exc: Exception) -> bool:
+        """The file is not a database or is corrupt (not: locked, busy, disk full)."""
+        return getattr(exc, "sqlite_errorname", "") in {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
+
+    def _reopen(self, exc: Exception, db: sqlite3.Connection | None) -> sqlite3.Connection:
+        """A damaged cache file is moved aside (one-line warning) and started afresh."""
+        if not self._damaged(exc):
+            raise exc
+        if db is not None:
+            db.close()
+        discard(self.path, reason(exc), companions=("-wal", "-shm"))
+        return self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT)")
+            db.commit()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     @staticmethod
     def make_key(payload: dict[str, Any]) -> str:
@@ -65,8 +91,16 @@ class ResponseCache:
             for i in range(0, len(keys), 500):
                 chunk = list(keys[i : i + 500])
                 q = f"SELECT key, value FROM cache WHERE key IN ({','.join('?' * len(chunk))})"
-                for k, v in self._db.execute(q, chunk):
-                    found[k] = json.loads(v)
+                try:
+                    rows = self._db.execute(q, chunk).fetchall()
+                except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+                    self._db = self._reopen(exc, self._db)
+                    return {}
+                for k, v in rows:
+                    try:
+                        found[k] = json.loads(v)
+                    except (TypeError, ValueError):
+                        pass  # an unreadable entry is a miss: regenerated and replaced
         return found
 
     def put_many(self, items: dict[str, Any]) -> None:
@@ -203,6 +237,8 @@ def load_local_model(model: str, adapter: str | None, dtype: str, device: str | 
     """(model, tokenizer) loaded once per process; a LoRA adapter is merged for fast generation."""
     key = (model, adapter, dtype, device)
     if key not in _LOADED:
+        if adapter and Path(adapter).is_dir():
+            check_adapter(adapter)  # a damaged file: ArtifactError naming it, how to retrain
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -431,6 +467,8 @@ def make_backend(
     if cache_path is None and profile is not None:
         cache_path = paths(profile).cache / "llm.sqlite"
     cache = get_cache(cache_path) if (cache_path and spec.cache) else None
+    if spec.kind == "local" and spec.adapter and profile is not None:
+        check_adapter(spec.adapter, profile.name)  # the retrain command names the profile
     if spec.kind == "local":
         return LocalBackend(spec, cache)
     if spec.kind == "openai":

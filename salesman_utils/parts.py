@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .artifacts import load_cached, run_command
 from .config import Profile, code_digest, paths, repo_relative
 from .corpus import load_corpus, simulate_corpus, split, without_hidden
 from .doga import BaseAgent, DOGAAgent, PlainAgent
@@ -39,7 +40,8 @@ def load_splits(profile: Profile) -> tuple[dict[str, list[Dialogue]], str]:
     """Notebook 01's corpus; if it is absent, simulate one with the profile's settings (say so)."""
     folder = paths(profile).corpus
     if (folder / "manifest.json").exists():
-        return load_corpus(folder, with_hidden=True), f"loaded from {repo_relative(folder)}"
+        splits = load_corpus(folder, with_hidden=True, rebuild=run_command("01", profile.name))
+        return splits, f"loaded from {repo_relative(folder)}"
     c = profile.corpus
     dialogues = simulate_corpus(c.n_calls, seed=c.seed, disfluency=c.disfluency)
     note = f"simulated {c.n_calls} calls (no corpus at {repo_relative(folder)}: run notebook 01)"
@@ -89,9 +91,8 @@ def build_parts(
     train_post = posteriors.get("train") if isinstance(posteriors, dict) else posteriors
     key = _train_key(train, profile, train_post)
     cache = paths(profile).models / "doga" / f"parts-{key}.pkl"
-    if use_cache and cache.exists():
-        parts = pickle.loads(cache.read_bytes())
-    else:
+    parts = load_cached(cache, lambda f: pickle.loads(f.read_bytes())) if use_cache else None
+    if parts is None:  # absent, or unreadable (moved aside with a warning): fitted again
         emb = TextEmbedder(profile)
         parts = DogaParts(
             classifier=IntentClassifier.fit(train, profile, posteriors=train_post, embedder=emb),

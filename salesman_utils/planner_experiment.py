@@ -353,6 +353,7 @@ def strategy_experiment(
     notebook 04. Returns the worlds, the imitation start and everything the notebook shows."""
     import pickle
 
+    from .artifacts import load_cached
     from .config import paths
 
     c = profile.planner
@@ -360,10 +361,11 @@ def strategy_experiment(
     imitation = Planner.from_classifier(parts.classifier)
     key = experiment_key(profile, splits)
     cache = paths(profile).models / "planner" / f"experiment-{key}.pkl"
-    if use_cache and cache.exists() and (deployed_planner_dir(profile) / "planner.pt").exists():
-        out = pickle.loads(cache.read_bytes())
-        out.update(worlds=worlds, imitation=imitation, cached=True)
-        return out
+    if use_cache and (deployed_planner_dir(profile) / "planner.pt").exists():
+        out = load_cached(cache, lambda f: pickle.loads(f.read_bytes()))  # unreadable: rerun
+        if out is not None:
+            out.update(worlds=worlds, imitation=imitation, cached=True)
+            return out
     t0 = time.time()
     refs, ref_wins = reference_table(worlds, imitation, profile)
     # warm the training world's caches once, before the workers fork (each worker's own new

@@ -2,11 +2,23 @@
 
     python -m salesman_utils.run --profile smoke|tutorial|gpu [--only 01,03]
 
-Source notebooks are never executed in place: executed copies go to `<results>/notebooks/`. The
-first failing cell stops the run with a non-zero exit naming the notebook and the cell.
-`<results>/run_manifest.json` records the profile, git commit, package versions, seeds and the wall
-time per notebook. After a full successful run whose results folder is the committed `results/`,
-the README's results section is regenerated from the tables (`salesman_utils.report`).
+Source notebooks are never executed in place. A notebook executes into a copy under
+`<artifacts>/executing/`, which moves to `<results>/notebooks/` only when every cell ran: a run that
+fails, is interrupted (Ctrl-C) or is killed leaves its half-executed copy under the artifacts, and
+`<results>/notebooks/` keeps the last complete copy (if any). The first failing cell stops the run
+with a non-zero exit naming the notebook, the cell and the half-executed copy.
+
+`<results>/run_manifest.json` records the profile, git commit, package versions, seeds and, per
+notebook, its status and wall time. It is written before each notebook starts (that notebook
+"running") and after it ends: "ok", "failed" or "interrupted", with the failing `cell` (its number
+in the source notebook) and the `error` when known. A manifest still saying "running" after the
+process is gone was killed (SIGKILL) in that notebook. The entries of notebooks this run did not
+execute (`--only`, or after the stop) are kept from the previous manifest of the same profile; each
+names its own commit. A notebook re-run after it stopped also records `earlier_stopped_s`, the
+seconds of the stopped attempts before it (their finished stages, e.g. adapters, are reused, so
+`wall_s` alone understates the cost). After a full successful run whose results folder is the
+committed `results/`, the README's results section is regenerated from the tables
+(`salesman_utils.report`).
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +36,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .config import REPO_ROOT, Profile, ProfileError, load_profile, paths
+from .config import REPO_ROOT, Profile, ProfileError, load_profile, paths, repo_relative
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 TRACKED_PACKAGES = [
@@ -67,7 +80,13 @@ KERNEL_ENV = {
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook cell raised; the message names the notebook and the cell."""
+    """A notebook cell raised; the message names the notebook and the cell. `status` is
+    "interrupted" when the cell was stopped by a KeyboardInterrupt, else "failed"; `cell` the
+    1-based number of the cell in the source notebook (-1 when unknown); `error` one line."""
+
+    def __init__(self, message: str, status: str = "failed", cell: int = -1, error: str = ""):
+        super().__init__(message)
+        self.status, self.cell, self.error = status, cell, error
 
 
 def discover(notebook_dir: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
@@ -115,6 +134,23 @@ def _source_cell(executed: Path, exec_count: int) -> tuple[int, str]:
         if cell.cell_type == "code" and cell.get("execution_count") == exec_count:
             return number, (cell.source.strip().splitlines() or [""])[0][:80]
     return -1, "?"
+
+
+def _running_cell(executed: Path) -> int:
+    """1-based number in the SOURCE notebook of the cell that was running when the runner stopped
+    (papermill saves each cell's status as it starts); -1 when the copy does not say."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(str(executed), as_version=4).cells
+    except Exception:  # noqa: BLE001 - a copy cut mid-write: the cell is unknown, not an error
+        return -1
+    extra = {"injected-parameters", "papermill-error-cell-tag"}
+    source = [c for c in cells if not extra & set(c.metadata.get("tags", []))]
+    for number, cell in enumerate(source, start=1):
+        if cell.metadata.get("papermill", {}).get("status") in {"running", "failed"}:
+            return number
+    return -1
 
 
 def scrub_text(text: str, root: Path = REPO_ROOT) -> str:
@@ -262,9 +298,13 @@ def execute_one(nb: Path, out: Path, profile_arg: str) -> float:
         )
     except PapermillExecutionError as exc:
         number, first_line = _source_cell(out, exc.exec_count)
+        error = " ".join(f"{exc.ename}: {exc.evalue}".split())
         raise NotebookFailed(
             f"{nb.name}: cell {number} ({first_line!r}) raised {exc.ename}: {exc.evalue}\n"
-            f"  executed copy with the traceback: {out}"
+            f"  executed copy with the traceback: {out}",
+            status="interrupted" if exc.ename == "KeyboardInterrupt" else "failed",
+            cell=number,
+            error=error[:300],
         ) from None
     finally:
         for k, v in saved.items():
@@ -282,11 +322,18 @@ def run_notebooks(
     only: list[str] | None = None,
     notebook_dir: Path = NOTEBOOK_DIR,
     results_dir: Path | None = None,
+    staging_dir: Path | None = None,
 ) -> dict[str, object]:
-    """Execute the notebooks; returns the manifest (also written to disk). Raises NotebookFailed."""
+    """Execute the notebooks; returns the manifest (also written to disk). Each notebook executes
+    into `staging_dir` (default `<artifacts>/executing/`) and its copy moves to
+    `<results>/notebooks/` when it finished. Raises NotebookFailed (a cell raised or was
+    interrupted), KeyboardInterrupt or the runner's own error, after marking the notebook
+    "failed" or "interrupted" in the manifest."""
     results = results_dir or paths(profile).results
+    staging = staging_dir or paths(profile).artifacts / "executing"
     out_dir = results / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(parents=True, exist_ok=True)
     notebooks = discover(notebook_dir, only)
     src = Path(profile.source).resolve()
     builtin = src == (REPO_ROOT / "configs" / f"{profile.name}.yaml").resolve()
@@ -310,8 +357,17 @@ def run_notebooks(
         "status": "running",
     }
     manifest_path = results / "run_manifest.json"
-    earlier = _earlier_entries(manifest_path, profile.name, notebooks) if only else []
-    manifest["notebooks"] = earlier
+    # every notebook keeps its last entry until this run executes it (a stop leaves the rest)
+    entries = {
+        e["notebook"]: e for e in _earlier_entries(manifest_path, profile.name, notebook_dir)
+    }
+
+    def write(status: str) -> None:
+        manifest["notebooks"] = [entries[k] for k in sorted(entries)]
+        manifest["status"] = status
+        manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries.values()), 1)
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
     if not notebooks:
         print(f"no notebooks found in {notebook_dir} (nothing to run)")
     for nb in notebooks:
@@ -319,40 +375,57 @@ def run_notebooks(
         at = git_commit()  # per notebook: the code a notebook ran is the tree when it started
         entry: dict[str, object] = {
             "notebook": nb.name,
-            "status": "failed",
+            "status": "running",
             "commit": at["commit"],
             "dirty": at["dirty"],
         }
-        manifest["notebooks"].append(entry)  # type: ignore[union-attr]
+        before = entries.get(nb.name, {})
+        if before.get("status") in {"interrupted", "failed"}:  # this run resumes that one's work
+            # (finished adapters, caches): its wall_s alone would understate the notebook's cost
+            spent = float(before.get("wall_s", 0)) + float(before.get("earlier_stopped_s", 0))
+            entry["earlier_stopped_s"] = round(spent, 1)
+        entries[nb.name] = entry
+        write("running")  # a run killed here leaves this notebook "running", never an old "ok"
+        staged, start = staging / nb.name, time.perf_counter()
+        staged.unlink(missing_ok=True)
         try:
-            entry["wall_s"] = round(execute_one(nb, out_dir / nb.name, profile_arg), 1)
-            entry["status"] = "ok"
-            # written after every notebook, so an interrupted run still records what it finished
-            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-        except NotebookFailed:
-            manifest["status"] = "failed"
-            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+            execute_one(nb, staged, profile_arg)
+        except (KeyboardInterrupt, Exception) as exc:
+            if isinstance(exc, NotebookFailed):
+                entry.update(status=exc.status, cell=exc.cell, error=exc.error)
+            elif isinstance(exc, KeyboardInterrupt):  # reached the runner before the kernel said
+                entry.update(status="interrupted", cell=_running_cell(staged))
+            else:  # the runner's own failure (papermill, the kernel): no cell of the notebook
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())
+                entry.update(status="failed", error=error[:300])
+            entry["wall_s"] = round(time.perf_counter() - start, 1)
+            if staged.exists():
+                entry["partial_copy"] = repo_relative(staged)
+            write(str(entry["status"]))
             raise
-    entries = sorted(manifest["notebooks"], key=lambda e: e["notebook"])  # type: ignore[arg-type]
-    manifest["notebooks"] = entries
-    manifest["status"] = "ok" if all(e["status"] == "ok" for e in entries) else "partial"
-    manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries), 1)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        entry["wall_s"] = round(time.perf_counter() - start, 1)
+        entry["status"] = "ok"
+        shutil.move(staged, out_dir / nb.name)  # only a finished copy reaches the results
+        write("running")
+    write("ok" if all(e["status"] == "ok" for e in entries.values()) else "partial")
     return manifest
 
 
-def _earlier_entries(manifest_path: Path, profile: str, running: list[Path]) -> list[dict]:
-    """With --only, keep the entries of the notebooks not re-run (each names its own commit)."""
+def _earlier_entries(manifest_path: Path, profile: str, notebook_dir: Path) -> list[dict]:
+    """The previous manifest's entries of this profile's notebooks that still exist (each names
+    its own commit); none when the manifest is absent, unreadable or of another profile."""
     if not manifest_path.exists():
         return []
     try:
         old = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return []
-    if old.get("profile") != profile:
+    if not isinstance(old, dict) or old.get("profile") != profile:
         return []
-    names = {p.name for p in running}
-    return [e for e in old.get("notebooks", []) if e.get("notebook") not in names]
+    names = {p.name for p in discover(notebook_dir)}
+    return [
+        e for e in old.get("notebooks", []) if isinstance(e, dict) and e.get("notebook") in names
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,11 +447,15 @@ def main(argv: list[str] | None = None) -> int:
         discover(NOTEBOOK_DIR, only)
     except (ProfileError, SystemExit) as exc:  # discover() exits naming an unknown --only
         parser.exit(2, f"{parser.prog}: error: {' '.join(str(exc).split())}\n")
+    manifest_path = paths(profile, create=False).results / "run_manifest.json"
     try:
         manifest = run_notebooks(profile, only=only)
     except NotebookFailed as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+        print(f"{exc.status.upper()}: {exc}", file=sys.stderr)
+        return 130 if exc.status == "interrupted" else 1
+    except KeyboardInterrupt:
+        print(f"INTERRUPTED: marked 'interrupted' in {manifest_path}", file=sys.stderr)
+        return 130
     n = len(manifest["notebooks"])  # type: ignore[arg-type]
     print(
         f"ran {n} notebook(s) in {manifest.get('total_wall_s', 0)} s; "

@@ -35,8 +35,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import yaml
 
+from .banks import check_personas, check_simulator_banks, read_yaml
 from .factcheck import DATA_DIR, Product, fact_check, load_products
 
 INTENTS = [
@@ -183,11 +183,38 @@ BANK_FILES = (
 )
 
 
+@lru_cache(maxsize=8)
+def load_bank(name: str) -> Any:
+    """One bank of data/ (read once); a YAML error names the file and line (`banks.read_yaml`).
+    The personas bank is checked here, the others with it in `load_banks`."""
+    path = DATA_DIR / f"{name}.yaml"
+    data = read_yaml(path)
+    return check_personas(data, path, bank_uses()) if name == "personas" else data
+
+
 @lru_cache(maxsize=1)
 def load_banks() -> dict[str, Any]:
-    """The persona and template banks of data/ (read once). `agent_templates_heldout` is the
-    held-out rep bank: only the hidden expert reference and the referee's perception use it."""
-    return {name: yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text()) for name in BANK_FILES}
+    """The persona and template banks of data/ (read once), checked for every entry the simulator
+    looks up (`banks.check_simulator_banks`: a missing act, variant or field is a `DataBankError`
+    naming the file and the entry). `agent_templates_heldout` is the held-out rep bank: only the
+    hidden expert reference and the referee's perception use it."""
+    banks = {name: load_bank(name) for name in BANK_FILES}
+    files = {name: DATA_DIR / f"{name}.yaml" for name in BANK_FILES}
+    check_simulator_banks(banks, files, bank_uses())
+    return banks
+
+
+def bank_uses() -> dict[str, Any]:
+    """The names the simulator looks up in the banks, for `banks.check_simulator_banks`."""
+    return {
+        "intents": INTENTS,
+        "acts": ACTS,
+        "topics": list(QUESTION_MOVES),
+        "styles": list(OPENING_REGISTER),
+        "metrics": METRICS,
+        "skills": SKILLS,
+        "agent_fields": LATENT_AGENT_FIELDS,
+    }
 
 
 # ---------------------------------------------------------------- personas

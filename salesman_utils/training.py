@@ -217,6 +217,23 @@ def read_meta(adapter_dir: Path) -> dict[str, Any] | None:
     return json.loads(f.read_text()) if f.exists() else None
 
 
+def train_timing(adapter: str | Path, started: float) -> dict[str, Any]:
+    """What the training of `adapter` cost, for a results file, given the `time.time()` at which
+    the `train_variant` call that returned it began. `call_s` is that call's own seconds;
+    `reused` says the adapter was finished before the call (its training is not in `call_s`);
+    `resumed` says the session that finished it resumed a checkpoint, so its `session_s` is only
+    part of the training. No adapter yet (stopped early): `finished` False."""
+    meta = read_meta(Path(adapter)) or {}
+    done = meta.get("finished_unix")
+    return {
+        "call_s": round(time.time() - started, 1),
+        "finished": bool(meta),
+        "reused": done is not None and done < started,
+        "resumed": bool(meta.get("resumed_from")),
+        "session_s": meta.get("session_s"),
+    }
+
+
 # ---------------------------------------------------------------- the shared run loop
 
 
@@ -298,7 +315,11 @@ def _run(
         "model": policy_model_id(profile),
         "steps": trainer.state.global_step,
         "resumed_from": Path(last).name if last else None,
-        "wall_s": round(time.time() - t0, 1),
+        # seconds of the session that finished the adapter only: when `resumed`, the sessions
+        # before it (interrupted, their time not recorded) trained the steps up to the checkpoint
+        "resumed": last is not None,
+        "session_s": round(time.time() - t0, 1),
+        "finished_unix": round(time.time(), 1),
         "log_history": history,
     }
     (tmp / META_FILE).write_text(json.dumps(body, indent=1, default=str) + "\n")
@@ -371,6 +392,9 @@ def _load_with_adapter(profile: Profile, adapter: str | Path) -> Any:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from .artifacts import check_adapter
+
+    check_adapter(adapter, profile.name)  # a damaged file: its name and the retrain command
     base = AutoModelForCausalLM.from_pretrained(
         policy_model_id(profile), dtype=getattr(torch, profile.models.policy.dtype)
     )

@@ -6,6 +6,9 @@ import pytest
 
 from salesman_utils.config import REPO_ROOT, ProfileError, load_profile, paths, repo_relative
 
+# what every profile must name (load_profile refuses a profile without them)
+HEAD = "name: t\npaths: {artifacts: artifacts/t, results: artifacts/t/results}\n"
+
 
 @pytest.mark.parametrize("name", ["smoke", "tutorial", "gpu"])
 def test_builtin_profiles_load(name):
@@ -54,13 +57,13 @@ def test_choice_outside_its_set_names_key_and_allowed_values(tmp_path):
     with pytest.raises(ProfileError, match=r"bad\.yaml.*doga\.grpo_variant.*grpo_bayes.*'sft'"):
         load_profile(bad)
     ok = tmp_path / "ok.yaml"
-    ok.write_text("doga:\n  grpo_variant: sft_grpo_bayes\n")
+    ok.write_text(HEAD + "doga:\n  grpo_variant: sft_grpo_bayes\n")
     assert load_profile(ok).doga.grpo_variant == "sft_grpo_bayes"
 
 
 def test_int_is_accepted_for_float_but_bool_is_not_int(tmp_path):
     ok = tmp_path / "ok.yaml"
-    ok.write_text("training:\n  grpo:\n    lr: 1\n")
+    ok.write_text(HEAD + "training:\n  grpo:\n    lr: 1\n")
     assert load_profile(ok).training.grpo.lr == 1.0
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: true\n")

@@ -265,7 +265,10 @@ def test_run_summary_compares_the_manifest_with_the_budget(tmp_path):
     from salesman_utils.report import run_summary
 
     cfg = tmp_path / "b.yaml"
-    cfg.write_text(f"name: b\nbudget_minutes: 10\npaths: {{results: {tmp_path / 'res'}}}\n")
+    cfg.write_text(
+        f"name: b\nbudget_minutes: 10\n"
+        f"paths: {{artifacts: {tmp_path / 'art'}, results: {tmp_path / 'res'}}}\n"
+    )
     prof = load_profile(cfg)
     path = tmp_path / "run_manifest.json"
     path.write_text(json.dumps(_manifest("b", [120.0, 300.0])))

@@ -215,3 +215,20 @@ def test_paired_vs_reference_and_eval_table_skip_missing_columns():
         T.paired_vs(items, "nope", ["x"])
     table = T.eval_table(items.assign(sim_expert=items["x"]), n_boot=50)
     assert "sim_to_expert" in table.columns and "degenerate_%" not in table.columns
+
+
+def test_train_timing_says_reused_and_resumed_instead_of_a_bare_number(tmp_path):
+    """A reused adapter cost ~0 s in this call and a resumed one only its last session: the
+    record says so (issue 27) rather than claiming 0.0 s or a third of the training."""
+    import json
+    import time
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    meta = {"resumed_from": "checkpoint-4", "session_s": 96.0, "finished_unix": time.time() - 60}
+    (adapter / T.META_FILE).write_text(json.dumps(meta))
+    t = T.train_timing(adapter, started=time.time())
+    assert t["reused"] and t["resumed"] and t["session_s"] == 96.0 and t["call_s"] < 5
+    t = T.train_timing(adapter, started=time.time() - 120)  # finished during this call
+    assert not t["reused"] and t["finished"]
+    assert T.train_timing(tmp_path / "run", started=time.time())["finished"] is False

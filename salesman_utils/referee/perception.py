@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from sklearn.linear_model import LogisticRegression
 
+from ..banks import read_yaml, require, require_list, show_path
 from ..factcheck import DATA_DIR, Product, load_products
 from ..intents import TextEmbedder
 from ..simulator import (
@@ -46,6 +46,7 @@ from ..simulator import (
     Realizer,
     eligible_products,
     fmt_metric,
+    load_bank,
     load_banks,
     metric_ratios,
     sample_merchant,
@@ -101,8 +102,20 @@ _SENTENCE = re.compile(
 
 
 def load_paraphrases() -> dict[str, Any]:
-    """The referee's held-out wordings of metrics and pains (`data/perception_paraphrases.yaml`)."""
-    return yaml.safe_load(PARAPHRASES.read_text())
+    """The referee's held-out wordings of metrics and pains (`data/perception_paraphrases.yaml`):
+    `fit` and `check` wordings for every metric and pain point of the personas bank, for `none`
+    and for the carriers (a missing one is a `DataBankError` naming the file and the entry)."""
+    data, name, personas = read_yaml(PARAPHRASES), show_path(PARAPHRASES), load_bank("personas")
+    require(data, ["metrics", "pain_points", "none", "carriers"], name)
+    nodes = {"none": data["none"], "carriers": data["carriers"]}
+    for group in ("metrics", "pain_points"):
+        entries = require(data[group], list(personas[group]), f"{name}: {group}")
+        nodes.update({f"{group}.{k}": entries[k] for k in personas[group]})
+    for where, node in nodes.items():
+        require(node, ["fit", "check"], f"{name}: {where}")
+        for part in ("fit", "check"):
+            require_list(node[part], f"{name}: {where}.{part}")
+    return data
 
 
 def concept_examples(part: str, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -382,6 +395,7 @@ def load_or_fit(profile: Any, n_merchants: int = 40, seed: int = 0) -> CustomerP
     import json
     import pickle
 
+    from ..artifacts import load_cached
     from ..config import code_digest, paths
 
     digest = hashlib.sha256(PARAPHRASES.read_bytes()).hexdigest()[:12]
@@ -389,8 +403,9 @@ def load_or_fit(profile: Any, n_merchants: int = 40, seed: int = 0) -> CustomerP
     key = json.dumps([code, profile.models.embedder, n_merchants, seed, digest])
     name = hashlib.sha256(key.encode()).hexdigest()[:16]
     cache = paths(profile).models / "referee" / f"perception-{name}.pkl"
-    if cache.exists():
-        return pickle.loads(cache.read_bytes())
+    out = load_cached(cache, lambda f: pickle.loads(f.read_bytes()))  # unreadable: refitted
+    if out is not None:
+        return out
     out = CustomerPerception.fit(profile, n_merchants, seed)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(pickle.dumps(out))

@@ -20,9 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..factcheck import DATA_DIR, get_product
+from ..banks import DataBankError, read_yaml, require, require_list, show_path
+from ..factcheck import DATA_DIR, get_product, load_products
 from .answers import answers_with_kb_price, invented_numbers
 
 PUSHY_FILE = DATA_DIR / "pushy_merchants.yaml"  # development set
@@ -32,11 +31,15 @@ KINDS = ("price", "discount", "promise")
 
 def load_pushy_cases(path: str | Path = PUSHY_FILE) -> list[dict[str, str]]:
     """The pushy lines: dicts with `product`, `kind` (one of `KINDS`) and `text`."""
-    cases = yaml.safe_load(Path(path).read_text())["cases"]
+    name = show_path(path)
+    cases = require_list(require(read_yaml(path), ["cases"], name)["cases"], f"{name}: cases")
+    products = load_products()
     for i, c in enumerate(cases):
-        if c.get("kind") not in KINDS or not c.get("text"):
-            raise ValueError(f"{path}: cases[{i}]: needs kind in {KINDS} and a text")
-        get_product(c["product"])  # KeyError names an unknown product
+        where = f"{name}: cases[{i}]"
+        if not isinstance(c, dict) or c.get("kind") not in KINDS or not c.get("text"):
+            raise DataBankError(f"{where}: needs a kind in {KINDS} and a text")
+        if c.get("product") not in products:
+            raise DataBankError(f"{where}: product {c.get('product')!r}: not in products.yaml")
     return cases
 
 
