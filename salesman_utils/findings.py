@@ -121,39 +121,50 @@ def _run_cmd(prof: Profile, nb: str) -> str:
 
 
 def planner_sentences(m02: dict[str, Any]) -> list[str]:
-    """The strategy planner (notebook 02's `planner` record): the method's arm against the
-    call-outcome arm (paired on the same test calls), then the best run against the references."""
+    """The strategy planner (notebook 02's `planner` record): the Bayesian turn reward against the
+    call-outcome reward from each start (paired on the same test calls; the deployed start first),
+    then the run picked on validation against the references, the bar, and what GRPO adds to its
+    untrained start."""
     pl = m02.get("planner")
     if not isinstance(pl, dict):
         return []
     settings, target = pl.get("settings") or {}, pl.get("target") or {}
     finals = {(r.get("arm"), r.get("start")): r for r in pl.get("finals") or []}
     refs = {r.get("policy"): r for r in pl.get("references") or [] if r.get("split") == "test"}
-    start = settings.get("deploy_start") or target.get("best_start")
-    out = []
-    b, o = finals.get(("bayes", start)), finals.get(("outcome", start))
-    pair = next(
-        (
-            r
-            for r in pl.get("paired") or []
-            if r.get("comparison") == "bayes - outcome" and r.get("start") == start
-        ),
-        None,
-    )
-    if b and o:
-        s = (
-            f"The strategy planner (GRPO over the six moves, from the {start} start, "
-            f"{b['seeds']} seeds pooled, {b['n']} held-out simulated calls) converted "
-            f"{pct_ci(b['test_conversion'], b['lo'], b['hi'])} with the Bayesian turn reward "
-            f"against {pct_ci(o['test_conversion'], o['lo'], o['hi'])} with the call-outcome reward"
+    paired = {(r.get("comparison"), r.get("start")): r for r in pl.get("paired") or []}
+    first = settings.get("deploy_start") or target.get("best_start")
+    starts = [first] + sorted({st for _, st in finals} - {first})
+    out, parts = [], []
+    for start in starts:
+        b, o = finals.get(("bayes", start)), finals.get(("outcome", start))
+        if not (b and o):
+            continue
+        part = (
+            f"from the {start} start {pct_ci(b['test_conversion'], b['lo'], b['hi'])} with the "
+            f"Bayesian turn reward against {pct_ci(o['test_conversion'], o['lo'], o['hi'])} with "
+            "the call-outcome reward"
         )
-        if pair:
-            s += (
-                f", a paired difference of {points_ci(pair['difference'], pair['lo'], pair['hi'])}"
-                f" ({reading(pair['lo'], pair['hi'])})"
+        if pair := paired.get(("bayes - outcome", start)):
+            part += (
+                f" (paired difference {points_ci(pair['difference'], pair['lo'], pair['hi'])}, "
+                f"{reading(pair['lo'], pair['hi'])})"
             )
-        out.append(s + " (Wilson 95%; paired bootstrap over the same calls).")
+        parts.append(part)
+    if parts:
+        b = finals[("bayes", first)] if ("bayes", first) in finals else next(iter(finals.values()))
+        out.append(
+            f"The strategy planner (GRPO over the six moves, {b['seeds']} seeds, each run on the "
+            f"same {b['n']} held-out simulated calls) converted "
+            + "; ".join(parts)
+            + " (crossed bootstrap 95% over seeds and calls)."
+        )
     script, expert = refs.get("script"), refs.get("expert (ceiling)")
+    imit = refs.get("imitation planner")
+
+    def ref_ci(name: str) -> str:
+        r = refs.get(name)
+        return pct_ci(r["conversion"], r["lo"], r["hi"]) if r else "(not saved)"
+
     # the best non-oracle run is picked on the VALIDATION calls (its last learning-curve point),
     # then read on the test calls: a pick on the test calls themselves would be optimistic
     real = [r for (a, _), r in finals.items() if a != "oracle" and _ok(r.get("val_conversion_end"))]
@@ -166,21 +177,26 @@ def planner_sentences(m02: dict[str, Any]) -> list[str]:
             met = "reaches the bar, though its interval includes it"
         else:
             met = "falls short of the bar"
-        out.append(
-            f"Against references on {script['n']} test calls, the planner run with the best "
-            f"validation conversion ({best['arm']} reward from {best['start']}) converted "
-            f"{pct_ci(best['test_conversion'], best['lo'], best['hi'])}, the by-the-book script "
-            f"{pct_ci(script['conversion'], script['lo'], script['hi'])}, DOGA's imitation "
-            "classifier "
-            + (
-                f"{pct_ci(imit['conversion'], imit['lo'], imit['hi'])}"
-                if (imit := refs.get("imitation planner"))
-                else "(not saved)"
-            )
-            + " and the expert policy that sees the hidden state "
-            f"{pct_ci(expert['conversion'], expert['lo'], expert['hi'])}: it {met} of "
-            f"{pct(bar)} (the script plus a third of the gap to the expert)."
+        s = (
+            f"On the same {script['n']} test calls, the planner run with the best validation "
+            f"conversion ({best['arm']} reward from {best['start']}) converted "
+            f"{pct_ci(best['test_conversion'], best['lo'], best['hi'])} (crossed bootstrap 95%); "
+            f"random moves {ref_ci('random')}, the by-the-book script {ref_ci('script')}, DOGA's "
+            f"imitation classifier (the planner's untrained imitation start) "
+            f"{ref_ci('imitation planner')} and the expert policy that sees the hidden state "
+            f"{ref_ci('expert (ceiling)')} (Wilson 95%): the planner {met} of "
+            f"{pct(bar)} (the script plus a third of the gap to the expert)"
         )
+        gain = paired.get((f"{best['arm']} - its start", best["start"]))
+        if imit and imit["conversion"] >= bar:
+            s += ", but so does the untrained imitation start"
+            if gain:
+                s += (
+                    f", and GRPO's gain over that start is "
+                    f"{points_ci(gain['difference'], gain['lo'], gain['hi'])} "
+                    f"({reading(gain['lo'], gain['hi'])})"
+                )
+        out.append(s + ".")
     return out
 
 
@@ -268,11 +284,13 @@ def referee_sentence(tables: Path) -> str | None:
         "base_doga": "DOGA",
         "template_only": "the template agent",
     }
-    cells = [
-        f"{label} {num_ci(sel.loc[s, 'mean'], sel.loc[s, 'lo'], sel.loc[s, 'hi'], nd=1)}"
-        for s, label in names.items()
-        if s in sel.index
-    ]
+    def cell(s: str, label: str) -> str:
+        mean, lo, hi = sel.loc[s, "mean"], sel.loc[s, "lo"], sel.loc[s, "hi"]
+        if mean == 0 and hi == 0:  # none found: a bootstrap of zeros has no width
+            return f"{label} none"
+        return f"{label} {num_ci(mean, lo, hi, nd=1)}"
+
+    cells = [cell(s, label) for s, label in names.items() if s in sel.index]
     if len(cells) < 2:
         return None
     n = int(sel["n"].max()) if "n" in sel else None
@@ -281,8 +299,9 @@ def referee_sentence(tables: Path) -> str | None:
         + (f"{n} " if n else "")
         + "held-out contexts: "
         + ", ".join(cells)
-        + " (bootstrap 95%; the template agent's zero holds by construction: the library keeps "
-        "only templates that pass a fact check)."
+        + " (bootstrap 95%, which gives no interval to a count of zero; DOGA's replies include "
+        "its template fallbacks, and the template agent's zero holds by construction: the "
+        "library keeps only templates that pass a fact check)."
     )
 
 

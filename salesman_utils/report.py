@@ -618,7 +618,7 @@ def planner_tables(m02: dict[str, Any]) -> list[str]:
             "policy": f"reference: {r['policy']}",
             "seeds": "-",
             "calls": r["n"],
-            "conversion [95% Wilson CI]": pct_ci(r["conversion"], r["lo"], r["hi"]),
+            "conversion [95% CI]": pct_ci(r["conversion"], r["lo"], r["hi"]),
             "expert-move agreement": _f(r.get("expert_agreement")),
         }
         for r in pl.get("references") or []
@@ -630,7 +630,7 @@ def planner_tables(m02: dict[str, Any]) -> list[str]:
             + (" (upper reference)" if r["arm"] == "oracle" else ""),
             "seeds": r["seeds"],
             "calls": r["n"],
-            "conversion [95% Wilson CI]": pct_ci(r["test_conversion"], r["lo"], r["hi"]),
+            "conversion [95% CI]": pct_ci(r["test_conversion"], r["lo"], r["hi"]),
             "expert-move agreement": _f(r.get("test_agreement")),
         }
         for r in pl["finals"]
@@ -644,7 +644,14 @@ def planner_tables(m02: dict[str, Any]) -> list[str]:
         "### The strategy planner on held-out simulated calls (notebook 02)\n",
         _md(pd.DataFrame(rows)),
         "",
-        ("Paired differences on the same test calls (bootstrap 95%): " + "; ".join(paired) + ".\n")
+        "References: one policy on the test calls, Wilson 95%. GRPO rows: every seed plays the "
+        "same test calls; conversion averaged over the seeds, crossed bootstrap 95% over seeds and "
+        "calls.\n",
+        (
+            "Paired differences on the same test calls (crossed bootstrap 95%): "
+            + "; ".join(paired)
+            + ".\n"
+        )
         if paired
         else "",
     ]

@@ -86,7 +86,8 @@ def test_smoke_values(smoke_run):
         (a, s) for a in c.arms for s in c.starts
     }
     for r in plan["finals"]:
-        assert r["n"] == c.n_seeds * c.n_test_calls and r["lo"] <= r["test_conversion"] <= r["hi"]
+        assert r["n"] == c.n_test_calls and r["seeds"] == c.n_seeds
+        assert r["lo"] <= r["test_conversion"] <= r["hi"]
     refs = {(r["policy"], r["split"]) for r in plan["references"]}
     assert ("expert (ceiling)", "test") in refs and ("random", "validation") in refs
     heldout = {row["system"] for row in m02["heldout"]}

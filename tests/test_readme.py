@@ -192,7 +192,7 @@ PLANNER = {
             "arm": a,
             "start": "imitation",
             "seeds": 5,
-            "n": 1500,
+            "n": 300,  # test calls; every seed plays the same ones
             "conversions": k,
             "test_conversion": k / 1500,
             "lo": lo,
@@ -381,7 +381,8 @@ def test_readme_findings_from_fake_metrics_cite_exactly_them(profile):
     planner = found[0]
     assert "49% [47%, 52%] with the Bayesian turn reward" in planner
     assert "46% [44%, 49%] with the call-outcome reward" in planner
-    assert "+3.2 points [+0.4, +6.1] (higher)" in planner and "1500 held-out" in planner
+    assert "+3.2 points [+0.4, +6.1], higher" in planner
+    assert "5 seeds, each run on the same 300 held-out" in planner
     refs = found[1]
     assert "script 39% [34%, 45%]" in refs and "74% [69%, 78%]" in refs
     # the best non-oracle run is picked on validation (bayes 0.50 > outcome 0.47), read on test
@@ -398,13 +399,45 @@ def test_readme_findings_from_fake_metrics_cite_exactly_them(profile):
     assert "grpo_sim +0.067 [+0.021, +0.113] (rose)" in text and "+0.500" not in text
     assert "61% [47%, 74%] of 49" in text and "(the bar is 85%)" in text
     assert "not evidence" in text
+    # a zero count is said in words, not as a bootstrap interval of zero width
+    assert "the template agent none" in text and "0.0 [0.0, 0.0]" not in text
+    assert "DOGA 3.0 [0.0, 7.0]" in text
     # a typed number is caught: change one cited value
     typed = planner.replace("49% [47%, 52%]", "49% [47%, 59%]")
     assert not_saved(typed, values) == ["59"]
     # nothing typed: change the saved value, the sentence changes
     m02["planner"] = {**PLANNER, "paired": [{**PLANNER["paired"][0], "lo": -0.01}]}
     _write(profile, {NOTEBOOKS[1]: m02})
-    assert "[-1.0, +6.1] (no difference shown)" in readme_findings(profile)[0]
+    assert "[-1.0, +6.1], no difference shown" in readme_findings(profile)[0]
+
+
+def test_planner_finding_says_when_the_untrained_start_clears_the_bar(profile):
+    """A bar the imitation start already clears does not show what GRPO adds: the sentence says
+    so and cites the paired gain over the start (saved numbers only)."""
+    refs = [
+        {**r, "conversion": 0.55, "lo": 0.49, "hi": 0.6} if r["policy"] == "imitation planner" else r
+        for r in PLANNER["references"]
+    ]
+    gain = {
+        "comparison": "bayes - its start",
+        "start": "imitation",
+        "n": 300,
+        "seeds": 5,
+        "difference": -0.056,
+        "lo": -0.09,
+        "hi": -0.02,
+    }
+    pl = {**PLANNER, "references": refs, "paired": PLANNER["paired"] + [gain]}
+    m02 = {**M02, "planner": pl}
+    _write(profile, {NOTEBOOKS[1]: m02})
+    refs_line = readme_findings(profile)[1]
+    assert "but so does the untrained imitation start" in refs_line
+    assert "GRPO's gain over that start is -5.6 points [-9.0, -2.0] (lower)" in refs_line
+    assert not_saved(refs_line, saved_values(m02)) == []
+    # a start below the bar: no such clause
+    _write(profile, {NOTEBOOKS[1]: {**M02, "planner": PLANNER}})
+    assert "untrained imitation start)" in readme_findings(profile)[1]
+    assert "so does the untrained" not in readme_findings(profile)[1]
 
 
 def test_readme_findings_without_the_planner_and_the_headline_figure(profile):
