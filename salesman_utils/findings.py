@@ -284,6 +284,7 @@ def referee_sentence(tables: Path) -> str | None:
         "base_doga": "DOGA",
         "template_only": "the template agent",
     }
+
     def cell(s: str, label: str) -> str:
         mean, lo, hi = sel.loc[s, "mean"], sel.loc[s, "lo"], sel.loc[s, "hi"]
         if mean == 0 and hi == 0:  # none found: a bootstrap of zeros has no width

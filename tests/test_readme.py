@@ -415,7 +415,9 @@ def test_planner_finding_says_when_the_untrained_start_clears_the_bar(profile):
     """A bar the imitation start already clears does not show what GRPO adds: the sentence says
     so and cites the paired gain over the start (saved numbers only)."""
     refs = [
-        {**r, "conversion": 0.55, "lo": 0.49, "hi": 0.6} if r["policy"] == "imitation planner" else r
+        {**r, "conversion": 0.55, "lo": 0.49, "hi": 0.6}
+        if r["policy"] == "imitation planner"
+        else r
         for r in PLANNER["references"]
     ]
     gain = {
