@@ -410,8 +410,14 @@ def run_summary(manifest_path: Path, profile: Profile) -> list[str]:
         ]
     )
     total = sum(float(e.get("wall_s") or 0) for e in manifest["notebooks"]) / 60
+    commits = {str(e.get("commit") or "") for e in manifest["notebooks"]}
     line = f"Total {total:.1f} min"
-    if profile.budget_minutes:
+    if len(commits) > 1:  # an --only re-run merged into an earlier run's manifest
+        line = (
+            f"Sum {total:.1f} min over notebooks run at {len(commits)} different commits (some "
+            "re-run alone with `--only`, warm): not one run's time, so no budget verdict"
+        )
+    elif profile.budget_minutes:
         verdict = "within" if total <= profile.budget_minutes else "OVER"
         line += f", {verdict} the {profile.budget_minutes:g}-min budget of this profile"
     dirty = (

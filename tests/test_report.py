@@ -277,6 +277,13 @@ def test_run_summary_compares_the_manifest_with_the_budget(tmp_path):
     assert "Total 7.0 min, within the 10-min budget" in text
     path.write_text(json.dumps(_manifest("b", [400.0, 300.0])))
     assert "Total 11.7 min, OVER the 10-min budget" in "\n".join(run_summary(path, prof))
+    # an --only re-run at another commit merged in: a sum of two runs gets no budget verdict
+    mixed = _manifest("b", [120.0, 300.0])
+    mixed["notebooks"][1]["commit"] = "1234567"
+    path.write_text(json.dumps(mixed))
+    text = "\n".join(run_summary(path, prof))
+    assert "Sum 7.0 min over notebooks run at 2 different commits" in text
+    assert "within" not in text and "OVER" not in text
     path.write_text(json.dumps(_manifest("another", [1.0])))
     assert run_summary(path, prof) == []  # a manifest of another profile is not this run
     assert run_summary(tmp_path / "absent.json", prof) == []
