@@ -9,8 +9,10 @@ planner (an exact copy of that classifier, `Planner.from_classifier`) in the pla
 Prints both conversions, how many calls end alike, and the moves of the calls that differ.
 Needs the profile's corpus, library and perception (notebooks 01-04). Prints figures; asserts
 nothing. Measured on the tutorial run of 2026-12-03: online 18/40, CallEnv 9/40, the same outcome
-on 31 of 40 calls; the moves part from the second or third turn, so the two realise or hear a
-turn differently, and planner numbers from CallEnv do not carry over to the online calls as is."""
+on 31 of 40 calls; the moves part from the second or third turn. For the same move the two say different
+templates (CallEnv's search by the merchant's last words is not the online agent's retrieval; e.g. a
+generic Product_Introduction where the online agent says the merchant-fitted one), so planner numbers
+from CallEnv do not carry over to the online calls as is."""
 
 import sys
 
