@@ -263,24 +263,25 @@ def run_cli(
     return n
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (use 0, 1, 2, ...)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (use 0, 1, 2, ...)")
-    return value
+def _int_at_least(low: int, hint: str = ""):
+    """An argparse `type`: an integer >= `low` (0: "is negative"; else "is not >= low"), with
+    `hint` after either message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer{hint}") from None
+        if value < low:
+            short = "negative" if low == 0 else f"not >= {low}"
+            raise argparse.ArgumentTypeError(f"{value} is {short}{hint}")
+        return value
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
+_seed = _int_at_least(0, " (use 0, 1, 2, ...)")
+_positive = _int_at_least(1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -165,10 +165,9 @@ def planner_sentences(m02: dict[str, Any]) -> list[str]:
         r = refs.get(name)
         return pct_ci(r["conversion"], r["lo"], r["hi"]) if r else "(not saved)"
 
-    # the best non-oracle run is picked on the VALIDATION calls (its last learning-curve point),
-    # then read on the test calls: a pick on the test calls themselves would be optimistic
-    real = [r for (a, _), r in finals.items() if a != "oracle" and _ok(r.get("val_conversion_end"))]
-    best = max(real, key=lambda r: r["val_conversion_end"], default=None)
+    # the run `planner_experiment.target_line` picked: the best non-oracle run on the VALIDATION
+    # calls (its last learning-curve point), read on the test calls
+    best = finals.get((target.get("best_arm"), target.get("best_start")))
     if target and script and expert and best and _ok(target.get("bar")):
         bar = target["bar"]
         if best["lo"] >= bar:

@@ -475,6 +475,28 @@ def _diff_sentence(row: pd.Series, what: str) -> str:
     return f"{what}: no difference shown, {span} (the interval includes 0)."
 
 
+def _reach_phrase(r: pd.Series, first_eval: int) -> str:
+    """When a run's validation curve reached the script's rate: before training, by the first
+    evaluation (the curves cannot say how much sooner), or the median calls; or never."""
+    n, seeds, med = r["seeds_reaching_script"], r["seeds"], r["calls_to_script_median"]
+    if not n:
+        return "never reached the script's validation rate"
+    if med == 0:
+        return (
+            "was at or above the script's validation rate before training (median of "
+            f"{seeds} seeds)"
+        )
+    if med <= first_eval:
+        return (
+            f"reached the script's validation rate by the first evaluation ({first_eval:,} "
+            f"calls; {n} of {seeds} seeds), so the curves cannot say how much sooner"
+        )
+    return (
+        f"reached the script's validation rate within {med:,.0f} calls "
+        f"(median; {n} of {seeds} seeds)"
+    )
+
+
 def conclusion(out: dict[str, Any]) -> str:
     """What notebook 02's strategy section shows, in sentences generated from its tables."""
     refs, finals, paired, tgt = out["refs"], out["finals"], out["paired"], out["target"]
@@ -492,22 +514,9 @@ def conclusion(out: dict[str, Any]) -> str:
         f"classifier) {ref('imitation planner')}, expert policy (ceiling, hidden state) "
         f"{ref('expert (ceiling)')}.",
     ]
+    first_eval = int(out["curves"].loc[out["curves"]["update"] > 0, "calls"].min())
     for _, r in finals.iterrows():
-        first_eval = int(out["curves"].loc[out["curves"]["update"] > 0, "calls"].min())
-        med = r["calls_to_script_median"]
-        reach = (
-            "was at or above the script's validation rate before training (median of "
-            f"{r['seeds']} seeds)"
-            if r["seeds_reaching_script"] and med == 0
-            else f"reached the script's validation rate by the first evaluation ({first_eval:,} "
-            f"calls; {r['seeds_reaching_script']} of {r['seeds']} seeds), so the curves cannot "
-            "say how much sooner"
-            if r["seeds_reaching_script"] and med <= first_eval
-            else f"reached the script's validation rate within {med:,.0f} calls "
-            f"(median; {r['seeds_reaching_script']} of {r['seeds']} seeds)"
-            if r["seeds_reaching_script"]
-            else "never reached the script's validation rate"
-        )
+        reach = _reach_phrase(r, first_eval)
         oracle = " (oracle: an upper reference, not a result)" if r["arm"] == "oracle" else ""
         lines.append(
             f"- **{r['arm']} reward, from {r['start']}**{oracle}: after {calls:,} simulated calls, "
