@@ -221,6 +221,9 @@ class DogaConfig:
     # whether an off-intent reply is regenerated (guard_retries rounds) before the template; the
     # retries cost one generation per retried reply (see `doga.guard_replies`)
     retry_off_intent: bool = True
+    # whether notebook 04 also plays the plain prompted model (`base_plain`, no outline, no guard)
+    # online; its replies are scored offline in notebooks 02 and 05 either way
+    plain_online: bool = True
     # the GRPO policy under `best_grpo_doga`; fixed before any result is seen (no selection on the
     # held-out items notebook 05 scores): default the paper's best, GRPO with R_bayes and no SFT
     grpo_variant: GrpoVariant = "grpo_bayes"

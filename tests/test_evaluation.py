@@ -179,3 +179,17 @@ def test_auto_metric_items_flag_degenerate_replies_with_the_referee(calls, smoke
     )
     per_item = ev.auto_metric_items(replies, items, smoke_profile)
     assert per_item["degenerate"].tolist() == [1.0, 0.0]  # the merchant's own words parroted
+
+
+def test_system_specs_list_only_the_profiles_variants(profile):
+    """A variant the profile does not train is not scored, even with a stale adapter on disk."""
+    from salesman_utils.config import paths
+
+    folder = paths(profile).models / "grpo_sim" / "adapter"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    assert "grpo_sim" in {s.name for s in ev.system_specs(profile)}
+    profile.training.variants = ["sft", "grpo_bayes", "sft_grpo_bayes"]
+    names = [s.name for s in ev.system_specs(profile)]
+    assert "grpo_sim" not in names
+    assert names == [s for s in ev.SYSTEMS if s != "grpo_sim"]

@@ -101,7 +101,8 @@ def test_smoke_values(smoke_run):
 
     m04 = _metrics(prof, "04_doga_inference")
     online = m04["online"]
-    llm_systems = {"base_plain", "base_doga", "best_grpo_doga"}  # the adapter online inside DOGA
+    llm_systems = {"base_doga", "best_grpo_doga"}  # the adapter online inside DOGA
+    llm_systems |= {"base_plain"} if prof.doga.plain_online else set()
     model_free = {"template_only", "script_template", "planner_template"}
     assert set(online) == llm_systems | model_free | {"planner_doga"}  # + notebook 02's planner
     for row in online.values():
