@@ -163,7 +163,7 @@ def _play(sim: CustomerSimulator, turns: list[Turn], out: Any, own_tag: str, hea
         "violations": [f.__dict__ for f in heard.findings],
         "guard_violations": [v.__dict__ for v in guard_findings],
         "reply_kind": "template"
-        if guard.get("template") or guard.get("empty") or guard.get("no_model")
+        if any(guard.get(k) for k in ("template", "empty", "no_model", "unnamed_opening"))
         else "llm",
         "guard": out.guard,
         "draft": getattr(out, "draft", "") or out.reply,  # the model's first reply, pre-guard

@@ -396,3 +396,51 @@ def test_the_product_name_before_plan_is_no_invented_plan(merchant):
     text = "Let's start with your Spotlight Ads plan."
     assert referee_check(text, ads, merchant) == [] and fact_check(text, ads, merchant) == []
     assert [f.kind for f in referee_check("Take the Platinum plan.", ads, merchant)] == ["plan"]
+
+
+# ---------------------------------------------------------------- the opening names the merchant
+
+
+def test_guard_names_the_merchant_in_the_first_line(merchant):
+    """A model opening greeting the rep ("Hello Alex,") gives way to the turn's filled template,
+    which names the merchant (a simulated call goes through `respond_all`, not the chat demo)."""
+    product = get_product("coupon_booster")
+    reply = "Hello Alex, how is the coupon going for new customers?"
+    agent, _ = _doga(product, merchant, "Opening", [reply], p=0.99)
+    first = agent.respond(AgentState())
+    assert first.draft == reply and first.reply != reply
+    assert first.reply == safe_template("Opening", product, merchant)  # no library: the safe line
+    assert "Rosa" in first.reply and first.guard["unnamed_opening"] == 1
+    assert agent.counters["unnamed_opening"] == 1 and first.violations == []
+    # a later turn is left alone, even when it names nobody
+    later = agent.respond(AgentState([Turn("agent", first.reply), Turn("customer", "Yes?")]))
+    assert "unnamed_opening" not in later.guard and agent.counters["unnamed_opening"] == 1
+
+
+def test_guard_prefers_the_filled_template_when_it_names_the_merchant(merchant):
+    product = get_product("coupon_booster")
+    agent, _ = _doga(product, merchant, "Opening", ["Hello Alex,"])
+    line = "Hi Rosa, Alex from Neighborly here about Rosa's Noodles. Got two minutes?"
+    agent._outline = lambda *a, **k: ("e1", ["greet the owner"], line)
+    first = agent.respond(AgentState())
+    assert first.reply == line and first.guard["unnamed_opening"] == 1
+
+
+def test_guard_keeps_an_opening_that_names_the_merchant(merchant):
+    product = get_product("coupon_booster")
+    for said in ("Good morning Rosa, this is Alex from Neighborly.", "Is this Rosa's Noodles?"):
+        agent, _ = _doga(product, merchant, "Opening", [said], p=0.99, outline_min_overlap=0.0)
+        first = agent.respond(AgentState())
+        assert first.reply == said and "unnamed_opening" not in first.guard
+
+
+def test_addresses_merchant_reads_whole_names(merchant):
+    from salesman_utils.doga import addresses_merchant
+    from salesman_utils.simulator import visible_merchant
+
+    ito = replace(merchant, owner="Ms. Ito", name="Maple BBQ")
+    assert addresses_merchant("Good morning, Ms. Ito!", ito)
+    assert addresses_merchant("Hi ito, how are things?", ito)
+    assert addresses_merchant("Is this maple bbq?", visible_merchant(ito))
+    assert not addresses_merchant("We monitor your orders.", ito)  # no name inside a word
+    assert not addresses_merchant("Hello Alex,", ito) and not addresses_merchant("", ito)
