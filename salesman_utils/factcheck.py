@@ -31,8 +31,8 @@ statements of a sales turn that contradict the knowledge base or are forbidden:
   digits or words, when the merchant is given: it must be a number of the knowledge base or of the
   store's visible data (orders and page views as integers, rating and conversion to one decimal)
   -> ``wrong_number``. Not numbers here (conversation): the word ``one``, minutes, seconds, hours,
-  times of day (``at three``, ``3 pm``), and numbers inside money, percentages and durations (their
-  own rules above).
+  times of day (``at three``, ``3 pm``), people (``the three of us``), and numbers inside money,
+  percentages and durations (their own rules above).
 Number words are read as numbers first, so paraphrases are checked like digits.
 """
 
@@ -436,7 +436,8 @@ def _kb_decimals(product: Product, merchant: Any) -> set[float]:
 
 _INTEGER = re.compile(r"(?<![\w.$,])(\d+)(?:st|nd|rd|th|s)?(?![\w%]|[.,]\d)", re.IGNORECASE)
 _CHAT_UNIT = re.compile(
-    r"^[\s-]*(?:minutes?|mins?|seconds?|secs?|hours?|hrs?|o'clock|a\.?m\b|p\.?m\b|-?line)",
+    r"^[\s-]*(?:minutes?|mins?|seconds?|secs?|hours?|hrs?|o'clock|a\.?m\b|p\.?m\b|-?line|"
+    r"of (?:us|you|them)\b)",
     re.IGNORECASE,
 )
 

@@ -378,6 +378,7 @@ def test_referee_flags_the_online_findings(pid, text, span, online_merchant):
         "Your page views are 3,120 against 4,100 nearby.",
         "One thing: the Growth plan is $99 a month, about 10,000 impressions.",
         "Targeting covers customers within 5 km, with 7 days notice to cancel.",
+        "Sure, it's a team decision. When could the three of us have a quick call together?",
     ],
 )
 def test_dashboard_and_kb_numbers_pass(text, merchant):
