@@ -27,7 +27,14 @@ import numpy as np
 
 from .banks import DataBankError
 from .config import Profile, load_profile, paths
-from .doga import AgentState, AgentTurn, BaseAgent, dashboard_text, safe_template
+from .doga import (  # noqa: F401  (addresses_merchant: re-exported, it lived here)
+    AgentState,
+    AgentTurn,
+    BaseAgent,
+    addresses_merchant,
+    dashboard_text,
+    named_opening,
+)
 from .factcheck import Product, get_product, load_products
 from .intents import agent_view
 from .simulator import MerchantProfile, Turn, eligible_products, sample_merchant
@@ -98,32 +105,21 @@ def clean_text(text: str | bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def addresses_merchant(reply: str, merchant: Any) -> bool:
-    """Whether the reply names the merchant: the owner (e.g. "Ms. Chen", or just "Chen") or the
-    store."""
-    low = reply.lower()
-    owner = str(getattr(merchant, "owner", "") or "")
-    names = [owner, owner.split()[-1] if owner.split() else "", getattr(merchant, "name", "")]
-    return any(n and str(n).lower() in low for n in names)
-
-
 def _named_opening(session: ChatSession, turn: AgentTurn) -> AgentTurn:
-    """The call's first agent line must greet the merchant by name. A model's opening that does
-    not (e.g. "Hello Alex," greeting the rep's own name) is replaced by the turn's filled template
-    ("Say something like: ...", built from the dashboard), or else the safe opening line; the model's
-    line stays in `draft`, and the guard records `unnamed_opening`."""
-    if any(t.speaker == "agent" for t in session.history):
-        return turn
-    if addresses_merchant(turn.reply, session.merchant):
-        return turn
+    """The call's first agent line greets the merchant by name (`doga.named_opening`, the guard's
+    own check, which a DOGA agent's turn has passed already; here for any agent): else it is
+    replaced by the turn's filled template ("Say something like: ...") or the safe opening line;
+    the model's line stays in `draft`, and the guard records `unnamed_opening`."""
     prefix = "Say something like: "
-    template = turn.outline[-1][len(prefix) :] if turn.outline else ""
-    if not (turn.outline and turn.outline[-1].startswith(prefix)):
-        template = ""
-    if not addresses_merchant(template, session.merchant):
-        template = safe_template("Opening", session.product, session.merchant.visible())
+    last = turn.outline[-1] if turn.outline else ""
+    template = last[len(prefix) :] if last.startswith(prefix) else ""
+    line = named_opening(
+        turn.reply, session.history, session.product, session.merchant.visible(), template
+    )
+    if line is None:
+        return turn
     turn.draft = turn.draft or turn.reply
-    turn.reply = template
+    turn.reply = line
     turn.guard = {**turn.guard, "unnamed_opening": 1}
     counters = getattr(session.agent, "counters", None)
     if counters is not None:

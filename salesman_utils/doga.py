@@ -12,8 +12,10 @@ in the outline, the move's library outlines, the knowledge base or the dashboard
 pushed on the price and it states no knowledge-base price or promotion (`states_price`). A failing
 reply is regenerated (another seed, one batched call per round) up to `profile.doga.guard_retries`
 times, then replaced by the filled template (the price line after a price push): the template is
-the last resort. Every action is counted (checked, flagged, regenerated, retried_off_intent,
-retried_no_price, template, off_intent, no_price, empty).
+the last resort. The call's first agent line must greet the merchant by name (`named_opening`:
+"Hello Alex," greets the rep; it gives way to the filled template). Every action is counted
+(checked, flagged, regenerated, retried_off_intent, retried_no_price, template, off_intent,
+no_price, empty, unnamed_opening).
 `PlainAgent` gets the same knowledge base and dashboard in its prompt, but no intent or outline.
 
 Batching: `respond_all(agents, states)` plans every state, then makes ONE chat call per backend
@@ -95,6 +97,34 @@ def uses_merchant_data(text: str, merchant: MerchantProfile) -> bool:
             ):
                 return True
     return False
+
+
+def addresses_merchant(reply: str, merchant: Any) -> bool:
+    """Whether the reply names the merchant: the owner as on the dashboard ("Ms. Chen"), the
+    owner's last word ("Chen") or the store's name, as whole words (case-insensitive): "Ms. Ito"
+    is not named by "monitor", nor "Ms. Li" by "feeling"."""
+    owner = str(getattr(merchant, "owner", "") or "")
+    names = [owner, owner.split()[-1] if owner.split() else "", getattr(merchant, "name", "")]
+    return any(
+        n and re.search(rf"(?<!\w){re.escape(str(n))}(?!\w)", reply or "", re.IGNORECASE)
+        for n in names
+    )
+
+
+def named_opening(
+    reply: str, history: Sequence[Turn], product: Product, merchant: Any, template: str = ""
+) -> str | None:
+    """The call's first agent line must greet the merchant by name. None when nothing is to
+    change (not the first agent turn of the call, or the reply names the merchant,
+    `addresses_merchant`); else the line to say instead: the turn's filled `template` when it names
+    the merchant, or the safe opening line (`safe_template`, built from the dashboard). A model's
+    "Hello Alex," greets the rep's own name. Used by the guard (`guard_replies`, counted as
+    `unnamed_opening`) and by the chat demo for agents without a guard."""
+    if any(t.speaker == "agent" for t in history) or addresses_merchant(reply, merchant):
+        return None
+    if template and addresses_merchant(template, merchant):
+        return template
+    return safe_template("Opening", product, merchant)
 
 
 # ---------------------------------------------------------------- state and turn
@@ -654,8 +684,10 @@ def guard_replies(
     fails is regenerated with another seed (one batched call per round for all failing items) up
     to `guard_retries` times: a best-of-n with the agent's own checks. A reply that still fails is
     swapped for the filled template (the last resort); an empty reply of any agent also gets the
-    template. Updates `raw`, `replies` and `counts` in place (checked, flagged, regenerated,
-    retried_off_intent, retried_no_price, template, off_intent, no_price, empty); returns each
+    template. Last, the first agent line of a call must name the merchant (`named_opening`: else
+    the filled template that does, or the safe opening line; `unnamed_opening`). Updates `raw`,
+    `replies` and `counts` in place (checked, flagged, regenerated, retried_off_intent,
+    retried_no_price, template, off_intent, no_price, empty, unnamed_opening); returns each
     item's remaining violations."""
     n = len(plans)
     prompts = [p["prompt"] for p in plans]
@@ -712,6 +744,14 @@ def guard_replies(
         elif not replies[i]:
             replies[i] = agents[i].fallback(plans[i])
             counts[i]["empty"] += 1
+    for i in guarded:  # the first agent line of a call names the merchant
+        product, merchant = agents[i]._pm(states[i])
+        line = named_opening(
+            replies[i], states[i].history, product, merchant, plans[i].get("template", "")
+        )
+        if line is not None:
+            replies[i], viol[i] = line, []
+            counts[i]["unnamed_opening"] += 1
     return viol
 
 

@@ -11,7 +11,9 @@ statements of a sales turn that contradict the knowledge base or are forbidden:
   ``wrong_discount`` unless in the knowledge base; other percentages are checked only when the
   merchant is given (they may be the store's own metrics), as ``wrong_number``;
 - durations in days, weeks, months or years (``14-day``, ``two weeks``, ``3 months``):
-  ``wrong_duration`` unless in the knowledge base (hours and minutes are small talk, not terms);
+  ``wrong_duration`` unless the knowledge base has the same length in the same unit (``3 months``
+  is no term of a product whose only 90 is "kept for 90 days"; hours and minutes are small talk,
+  not terms);
 - promises (``guaranteed``, ``double your orders``, ``risk-free``, and the product's own
   `forbidden_claims`): ``forbidden_promise``;
 - invented offers (issue 24), unless the knowledge base has them: a code (a word mixing letters
@@ -24,7 +26,13 @@ statements of a sales turn that contradict the knowledge base or are forbidden:
 - decimals (``2.2``) that are neither in the knowledge base nor the store's visible metrics
   (checked when the merchant is given, like other percentages) -> ``wrong_number``, and ``N x M``
   arithmetic (``3 x 19``, ``2 times $39``, ``19 + 19``): never on the dashboard or in the knowledge
-  base -> ``invented_arithmetic``.
+  base -> ``invented_arithmetic``;
+- any other number (``1587 orders``, ``for 2 nights``, ``the 4th of July``, ``You get 1``), in
+  digits or words, when the merchant is given: it must be a number of the knowledge base or of the
+  store's visible data (orders and page views as integers, rating and conversion to one decimal)
+  -> ``wrong_number``. Not numbers here (conversation): the word ``one``, minutes, seconds, hours,
+  times of day (``at three``, ``3 pm``), people (``the three of us``), and numbers inside money,
+  percentages and durations (their own rules above).
 Number words are read as numbers first, so paraphrases are checked like digits.
 """
 
@@ -246,9 +254,10 @@ class Fact:
 
     kind: str  # money | percent | duration
     value: float
-    period: str | None
+    period: str | None  # a price's period
     start: int
     end: int
+    unit: str | None = None  # a duration's unit as said (day, week, month, year)
 
 
 def extract_facts(text: str) -> tuple[str, list[Fact]]:
@@ -276,7 +285,7 @@ def extract_facts(text: str) -> tuple[str, list[Fact]]:
         if any(a <= m.start() < b for a, b in taken):
             continue
         days = float(m.group(1)) * _DAYS[m.group(2).lower()]
-        facts.append(Fact("duration", days, None, m.start(), m.end()))
+        facts.append(Fact("duration", days, None, m.start(), m.end(), m.group(2).lower()))
     return norm, sorted(facts, key=lambda f: f.start)
 
 
@@ -285,7 +294,7 @@ class _KB:
     money: frozenset[float]
     money_periods: dict[float, frozenset[str]]
     percents: frozenset[float]
-    durations: frozenset[float]
+    durations: frozenset[tuple[float, str | None]]
     claims: tuple[tuple[str, tuple[str, ...]], ...]
     kb_lower: str
 
@@ -306,7 +315,7 @@ def _kb_facts_cached(key: str, text: str, claims: tuple[str, ...]) -> _KB:
         money=frozenset(f.value for f in facts if f.kind == "money"),
         money_periods={k: frozenset(v) for k, v in periods.items()},
         percents=frozenset(f.value for f in facts if f.kind == "percent"),
-        durations=frozenset(f.value for f in facts if f.kind == "duration"),
+        durations=frozenset((f.value, f.unit) for f in facts if f.kind == "duration"),
         claims=tuple((c, _claim_words(c)) for c in claims),
         kb_lower=text.lower(),
     )
@@ -335,7 +344,7 @@ def _merchant_percents(merchant: Any) -> set[float]:
 # ---------------------------------------------------------------- invented offers (issue 24)
 
 # a word mixing letters and digits; ordinals, times, units and multipliers are not codes
-_CODE_WORD = re.compile(r"(?<![\w$])(?=[A-Za-z0-9-]*[A-Za-z])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9-]{3,}\b")
+_CODE_WORD = re.compile(r"(?<![\w$])(?=[A-Za-z0-9-]*[A-Za-z])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9-]{2,}\b")
 _NOT_CODE = re.compile(
     r"^(?:\d+(?:st|nd|rd|th|am|pm|km|mi|mo|yr|hr|hrs|min|mins|k|x|s)|\d+-[a-z]+(?:-[a-z]+)*|"
     r"[a-z]+-\d+)$",
@@ -387,6 +396,8 @@ _OFFER_TERMS = (
     "free month",
     "months free",
     "month free",
+    "complimentary",
+    "bonus",
     "free ad credit",
     "ad credits",
     "free credits",
@@ -421,6 +432,61 @@ def _kb_decimals(product: Product, merchant: Any) -> set[float]:
     for source in (getattr(merchant, "metrics", None), getattr(merchant, "peer_medians", None)):
         values |= {round(float(v), 1) for v in (source or {}).values()}
     return values
+
+
+_INTEGER = re.compile(r"(?<![\w.$,])(\d+)(?:st|nd|rd|th|s)?(?![\w%]|[.,]\d)", re.IGNORECASE)
+_CHAT_UNIT = re.compile(
+    r"^[\s-]*(?:minutes?|mins?|seconds?|secs?|hours?|hrs?|o'clock|a\.?m\b|p\.?m\b|-?line|"
+    r"of (?:us|you|them)\b)",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=64)
+def _kb_numbers(text: str) -> frozenset[float]:
+    """Every number of the knowledge-base text, digits and number words alike."""
+    norm, _, _ = _normalize(text)
+    return frozenset(float(x) for x in re.findall(r"\d+(?:\.\d+)?", norm))
+
+
+def _merchant_numbers(merchant: Any) -> set[float]:
+    """The store's visible numbers as a rep says them (`simulator.fmt_metric`): counts as
+    integers, rating and conversion to one decimal; and any number in its name or city."""
+    out: set[float] = set()
+    for source in (getattr(merchant, "metrics", None), getattr(merchant, "peer_medians", None)):
+        for key, v in (source or {}).items():
+            out.add(round(float(v), 1) if key in {"rating", "conversion"} else float(round(v)))
+    for field_ in ("name", "city", "owner"):
+        out |= {float(x) for x in re.findall(r"\d+", str(getattr(merchant, field_, "") or ""))}
+    return out
+
+
+def number_violations(text: str, product: Product, merchant: Any) -> list[Violation]:
+    """Numbers outside money, percentages and durations that neither the knowledge base nor the
+    store's visible data hold (see the module doc): ``wrong_number``."""
+    norm, starts, ends = _normalize(text or "")
+    _, facts = extract_facts(text or "")
+    allowed = _kb_numbers(product.kb_text()) | _merchant_numbers(merchant)
+    out: list[Violation] = []
+    for m in _INTEGER.finditer(norm):
+        a, b = m.span(1)
+        source = text[starts[a] : ends[b - 1]]
+        if any(f.start <= a < f.end for f in facts) or source.lower() in {"one", "a"}:
+            continue
+        if _CHAT_UNIT.match(norm[m.end() :]):
+            continue
+        if re.search(r"\bat\s+$", norm[max(0, a - 4) : a], re.IGNORECASE) and int(m.group(1)) <= 12:
+            continue  # a time of day: "call back at three"
+        if float(m.group(1)) not in allowed:
+            span = text[starts[m.start()] : ends[m.end() - 1]]
+            out.append(
+                Violation(
+                    "wrong_number",
+                    span,
+                    f"{m.group(1)} is neither in the knowledge base nor the store's data",
+                )
+            )
+    return out
 
 
 def offer_violations(text: str, product: Product, merchant: Any = None) -> list[Violation]:
@@ -530,7 +596,7 @@ def fact_check(text: str, product: Product, merchant: Any = None) -> list[Violat
                         "knowledge base nor one of the store's metrics",
                     )
                 )
-        elif f.kind == "duration" and f.value not in kb.durations:
+        elif f.kind == "duration" and (f.value, f.unit) not in kb.durations:
             out.append(
                 Violation(
                     "wrong_duration", s, f"{span(f.start, f.end)!r} is not a term of {product.name}"
@@ -566,4 +632,12 @@ def fact_check(text: str, product: Product, merchant: Any = None) -> list[Violat
                 )
     taken = {v.span for v in out}
     out += [v for v in offer_violations(text, product, merchant) if v.span not in taken]
+    if merchant is not None:
+        taken = {v.span for v in out}
+        inside = [v.span for v in out if v.kind in {"invented_code", "invented_arithmetic"}]
+        out += [
+            v
+            for v in number_violations(text, product, merchant)
+            if v.span not in taken and not any(v.span in s for s in inside)
+        ]
     return out

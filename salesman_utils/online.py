@@ -163,7 +163,7 @@ def _play(sim: CustomerSimulator, turns: list[Turn], out: Any, own_tag: str, hea
         "violations": [f.__dict__ for f in heard.findings],
         "guard_violations": [v.__dict__ for v in guard_findings],
         "reply_kind": "template"
-        if guard.get("template") or guard.get("empty") or guard.get("no_model")
+        if any(guard.get(k) for k in ("template", "empty", "no_model", "unnamed_opening"))
         else "llm",
         "guard": out.guard,
         "draft": getattr(out, "draft", "") or out.reply,  # the model's first reply, pre-guard
@@ -312,6 +312,41 @@ def reply_kinds_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+FINDING_COLUMNS = ["system", "call_id", "turn", "reply_kind", "kind", "span", "reply"]
+FINDING_COLUMNS += ["guard_flagged", "guard_kinds"]
+
+
+def referee_findings_table(calls: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
+    """One row per referee finding in an agent turn of the online calls (`_play` keeps them in
+    `Turn.hidden`): system, call id, turn index (in `Dialogue.turns`), reply kind (llm = the
+    model's reply passed the guard, template = a fallback), the finding's kind and span, the
+    reply, and whether the agent's guard checker (`factcheck.fact_check`, in
+    `hidden['guard_violations']`) flagged the same reply (`guard_flagged`, with its kinds). Empty
+    input: an empty frame with these columns."""
+    rows = []
+    for system, dialogues in calls.items():
+        for d in dialogues:
+            for k, t in enumerate(d.turns):
+                if t.speaker != "agent":
+                    continue
+                guard = t.hidden.get("guard_violations") or []
+                for f in t.hidden.get("violations") or []:
+                    rows.append(
+                        {
+                            "system": system,
+                            "call_id": d.id,
+                            "turn": k,
+                            "reply_kind": t.hidden.get("reply_kind", "llm"),
+                            "kind": f.get("kind"),
+                            "span": f.get("span"),
+                            "reply": t.text,
+                            "guard_flagged": bool(guard),
+                            "guard_kinds": ", ".join(sorted({g.get("kind", "") for g in guard})),
+                        }
+                    )
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
 
 
 def detectable_difference_line(table: pd.DataFrame, alpha: float = 0.05, power: float = 0.8):

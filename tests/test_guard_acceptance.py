@@ -3,6 +3,8 @@ and outline overlap), invented offers in both fact checks, the price question's 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import yaml
@@ -302,3 +304,144 @@ def test_every_price_line_of_the_customer_bank_is_price_talk():
     other += bank["neutral"] + bank["positive"] + bank["refusal"] + bank["question"]["process"]
     read = [x for x in other if asks_about_price(x)]
     assert read == ["Another app offered me something similar, cheaper."], read
+
+
+# ---------------------------------------------------------------- the referee's online findings
+
+# DOGA's model-written replies that the referee flagged in notebook 04's online calls (tutorial
+# run, base_doga and best_grpo_doga) and the guard's check passed; (product, reply, the span both
+# checkers must flag)
+ONLINE = [
+    (
+        "spotlight_ads",
+        "No, there is no discount for new shops. You can only get the 50% off the first month and "
+        "then buy the 50% off the second month. You get 1",
+        "1",
+    ),
+    (
+        "member_club",
+        "This is a feature of the platform that can be customized: a membership for 4th of July. "
+        "That's a great opportunity for you to create a new business. I'll talk to you later",
+        "4",
+    ),
+    (
+        "coupon_booster",
+        "You're doing 1587 orders a month, and you're already on your way to a new appointment. "
+        "You've just set up a new appointment with a different doctor.",
+        "1587",
+    ),
+    (
+        "booking_suite",
+        "So here's how we go: I'll start with the sales, and you'll get a complimentary upgrade to "
+        "the Crystal Brow Bar for 2 nights. I'll just have to add one of my",
+        "2",
+    ),
+    # drafts the guard rejected for other reasons, which its fact check alone let through
+    ("store_page_pro", 'Find someone who will sell this plan, call them "Local 50s".', "50"),
+    ("store_page_pro", "I give you a month free for the 3 months after that", "3 months"),
+    ("store_page_pro", "Our business is a 3D fashion brand in our city.", "3D"),
+    ("member_club", "You'll get a 20% deposit bonus for each visit.", "bonus"),
+    # variants
+    ("coupon_booster", "You're doing fifteen hundred orders a month.", "fifteen hundred"),
+    ("spotlight_ads", "Sign up by the 15th and you're in.", "15th"),
+    ("booking_suite", "It comes with a complimentary photo shoot.", "complimentary"),
+    ("spotlight_ads", "The ads cost nothing for 90 days.", "90 days"),
+]
+
+
+@pytest.fixture
+def online_merchant(merchant):
+    """The shared merchant with no 4 on its dashboard (its peers' conversion is 4.0%: the 4 of
+    "4th of July" would be the store's data)."""
+    return replace(merchant, peer_medians={**merchant.peer_medians, "conversion": 4.2})
+
+
+@pytest.mark.parametrize("pid, text, span", ONLINE)
+def test_agent_fact_check_flags_the_online_findings(pid, text, span, online_merchant):
+    found = fact_check(text, get_product(pid), online_merchant)
+    assert any(span in v.span or v.span in span for v in found), (text, found)
+
+
+@pytest.mark.parametrize("pid, text, span", ONLINE)
+def test_referee_flags_the_online_findings(pid, text, span, online_merchant):
+    """The referee's own check (separate code) finds what the agent's extended check finds."""
+    found = referee_check(text, get_product(pid), online_merchant)
+    assert found, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do you have two minutes to talk about Rosa's Noodles?",
+        "I can call you back at three, or at 4 pm.",
+        "You have 812 orders a month; similar stores nearby get 1,100.",
+        "Your page views are 3,120 against 4,100 nearby.",
+        "One thing: the Growth plan is $99 a month, about 10,000 impressions.",
+        "Targeting covers customers within 5 km, with 7 days notice to cancel.",
+        "Sure, it's a team decision. When could the three of us have a quick call together?",
+    ],
+)
+def test_dashboard_and_kb_numbers_pass(text, merchant):
+    assert fact_check(text, get_product("spotlight_ads"), merchant) == []
+    assert referee_check(text, get_product("spotlight_ads"), merchant) == []
+
+
+def test_numbers_are_checked_only_with_the_merchant():
+    """Without the dashboard the guard cannot tell the store's numbers (like decimals)."""
+    assert fact_check("You're doing 1587 orders a month.", get_product("coupon_booster")) == []
+
+
+def test_the_product_name_before_plan_is_no_invented_plan(merchant):
+    """A referee false positive seen online ("your Spotlight Ads plan" names the product)."""
+    ads = get_product("spotlight_ads")
+    text = "Let's start with your Spotlight Ads plan."
+    assert referee_check(text, ads, merchant) == [] and fact_check(text, ads, merchant) == []
+    assert [f.kind for f in referee_check("Take the Platinum plan.", ads, merchant)] == ["plan"]
+
+
+# ---------------------------------------------------------------- the opening names the merchant
+
+
+def test_guard_names_the_merchant_in_the_first_line(merchant):
+    """A model opening greeting the rep ("Hello Alex,") gives way to the turn's filled template,
+    which names the merchant (a simulated call goes through `respond_all`, not the chat demo)."""
+    product = get_product("coupon_booster")
+    reply = "Hello Alex, how is the coupon going for new customers?"
+    agent, _ = _doga(product, merchant, "Opening", [reply], p=0.99)
+    first = agent.respond(AgentState())
+    assert first.draft == reply and first.reply != reply
+    assert first.reply == safe_template("Opening", product, merchant)  # no library: the safe line
+    assert "Rosa" in first.reply and first.guard["unnamed_opening"] == 1
+    assert agent.counters["unnamed_opening"] == 1 and first.violations == []
+    # a later turn is left alone, even when it names nobody
+    later = agent.respond(AgentState([Turn("agent", first.reply), Turn("customer", "Yes?")]))
+    assert "unnamed_opening" not in later.guard and agent.counters["unnamed_opening"] == 1
+
+
+def test_guard_prefers_the_filled_template_when_it_names_the_merchant(merchant):
+    product = get_product("coupon_booster")
+    agent, _ = _doga(product, merchant, "Opening", ["Hello Alex,"])
+    line = "Hi Rosa, Alex from Neighborly here about Rosa's Noodles. Got two minutes?"
+    agent._outline = lambda *a, **k: ("e1", ["greet the owner"], line)
+    first = agent.respond(AgentState())
+    assert first.reply == line and first.guard["unnamed_opening"] == 1
+
+
+def test_guard_keeps_an_opening_that_names_the_merchant(merchant):
+    product = get_product("coupon_booster")
+    for said in ("Good morning Rosa, this is Alex from Neighborly.", "Is this Rosa's Noodles?"):
+        agent, _ = _doga(product, merchant, "Opening", [said], p=0.99, outline_min_overlap=0.0)
+        first = agent.respond(AgentState())
+        assert first.reply == said and "unnamed_opening" not in first.guard
+
+
+def test_addresses_merchant_reads_whole_names(merchant):
+    from salesman_utils.doga import addresses_merchant
+    from salesman_utils.simulator import visible_merchant
+
+    ito = replace(merchant, owner="Ms. Ito", name="Maple BBQ")
+    assert addresses_merchant("Good morning, Ms. Ito!", ito)
+    assert addresses_merchant("Hi ito, how are things?", ito)
+    assert addresses_merchant("Is this maple bbq?", visible_merchant(ito))
+    assert not addresses_merchant("We monitor your orders.", ito)  # no name inside a word
+    assert not addresses_merchant("Hello Alex,", ito) and not addresses_merchant("", ito)

@@ -22,12 +22,13 @@ against itself. Rules:
 * no guarantee, refund, "money back", "you have my word", promise, risk-free, "pays for itself" or
   "double your orders" style claim, unless negated (``I can't guarantee``, ``no guaranteed
   result``) -> ``claim``;
-* a capitalized plan name (``the Premium plan``) must be one of the product's plans -> ``plan``;
+* a capitalized plan name (``the Premium plan``) must be one of the product's plans, or the
+  product's own name (``your Spotlight Ads plan``) -> ``plan``;
 * offers the knowledge base does not make (issue 24): a code (a word with both letters and digits
   such as ``B2B2B``, or the word after "code") -> ``code``; a named promotion, deal, bonus,
   package, bundle, programme or campaign (``our Summer Saver promotion``) or an offer word
-  (trial, cashback, voucher, rebate, credits, bonus, waived, gift card, setup fee, loyalty
-  points) that the knowledge base's text does not have -> ``offer``; sums and products of numbers
+  (trial, cashback, voucher, rebate, credits, bonus, waived, complimentary, gift card, setup
+  fee, loyalty points) that the knowledge base's text does not have -> ``offer``; sums and products of numbers
   (``3 x 19``, ``2 times $39``, ``19 + 19``) -> ``arithmetic``. Decimals are numbers (above).
 
 Not numbers (conversation, not product facts): ``one`` and ``a`` outside a unit (``one thing``),
@@ -81,6 +82,7 @@ _PROMO_NAME = re.compile(
 )
 _OFFER_WORDS = re.compile(
     r"\b(?:trials?|cash ?back|vouchers?|rebates?|credits?|bonus(?:es)?|waive[sd]?|gift cards?|"
+    r"complimentary|"
     r"setup fees?|set-up fees?|loyalty points|bogo)\b",
     re.I,
 )
@@ -208,7 +210,8 @@ def check(text: str, product: Any, merchant: Any = None) -> list[Finding]:
         words_before = " ".join((text[: c.start()]).split()[-3:])
         if not _NEGATION.search(words_before):
             out.append(Finding("claim", c.group(0), "a promise the knowledge base does not make"))
-    plans = {p["name"].lower() for p in product.plans}
+    # the product's own name before "plan" ("your Spotlight Ads plan") names the product, no tier
+    plans = {p["name"].lower() for p in product.plans} | {product.name.lower()}
     for p in _PLAN_NAME.finditer(text or ""):
         words = [w for w in p.group(1).split() if w not in _SENTENCE_START]
         if words and not any(" ".join(words).lower().endswith(n) for n in plans):
