@@ -532,6 +532,28 @@ def _nb03(m: dict[str, Any]) -> list[str]:
     return out
 
 
+def referee_findings_sentence(m04: dict[str, Any]) -> str | None:
+    """The referee's findings (facts not in the knowledge base or on the dashboard) in the
+    model-written turns of each guarded LLM agent, from notebook 04's `referee_findings` and
+    `reply_kinds` records; None when the run saved no `referee_findings`."""
+    found = m04.get("referee_findings")
+    if not isinstance(found, dict):
+        return None
+    written = {
+        r["system"]: int(r["replies"])
+        for r in m04.get("reply_kinds") or []
+        if r.get("kind") == "llm" and r.get("replies") and r.get("planned_n")
+    }
+    if not written:
+        return None
+    cells = [f"{s} {found.get(f'{s}.llm', 0) or 'none'} in {n}" for s, n in sorted(written.items())]
+    return (
+        "The referee's fact check found facts absent from the knowledge base and the dashboard "
+        "in DOGA's model-written turns: " + ", ".join(cells) + " (every finding with its reply: "
+        "`online_referee_findings.csv`)."
+    )
+
+
 def _nb04(m: dict[str, Any]) -> list[str]:
     out = []
     on = {s: r for s, r in (m.get("online") or {}).items() if isinstance(r, dict) and r.get("n")}
@@ -548,6 +570,9 @@ def _nb04(m: dict[str, Any]) -> list[str]:
     heard = heard_sentence(m)
     if heard:
         out.append(heard)
+    found = referee_findings_sentence(m)
+    if found:
+        out.append(found)
     fsm, rule = (m.get("intent") or {}).get("with_fsm") or {}, m.get("script_rule") or {}
     if _ok(fsm.get("expert_macro_f1")) and _ok(rule.get("expert_macro_f1")):
         out.append(

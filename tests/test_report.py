@@ -531,3 +531,20 @@ def test_held_out_pairs_per_metric_name_the_metrics_at_chance(tmp_path):
         "at or below chance: Coherence."
     )
     assert held_out_by_metric(tmp_path / "none.csv") == []
+
+
+def test_referee_findings_sentence_counts_model_written_turns_only():
+    from salesman_utils.findings import referee_findings_sentence
+
+    m04 = {
+        "referee_findings": {"base_doga.llm": 2, "base_doga.template": 1},
+        "reply_kinds": [
+            {"system": "base_doga", "kind": "llm", "replies": 74, "planned_n": 74},
+            {"system": "planner_doga", "kind": "llm", "replies": 56, "planned_n": 56},
+            {"system": "base_plain", "kind": "llm", "replies": 212, "planned_n": 0},
+        ],
+    }
+    text = referee_findings_sentence(m04)
+    assert "base_doga 2 in 74" in text and "planner_doga none in 56" in text
+    assert "base_plain" not in text  # no planned move: not a DOGA agent
+    assert referee_findings_sentence({"reply_kinds": m04["reply_kinds"]}) is None
