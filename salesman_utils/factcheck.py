@@ -489,6 +489,17 @@ def number_violations(text: str, product: Product, merchant: Any) -> list[Violat
     return out
 
 
+# an offer's scope: "50% off the second month", "free for the next 2 months": the ordinal, count and
+# unit must be the knowledge base's own ("the first month", "the first 3 months")
+_OFFER_SCOPE = re.compile(
+    r"\b(?:off|free|waived|discount\w*)\b[^.!?]{0,30}?\b(?:the|your)\s+"
+    r"((?:first|second|third|fourth|fifth|sixth|next|last|1st|2nd|3rd|[4-9]th)\s+"
+    r"(?:(?:\d+|two|three|four|five|six|twelve)\s+)?(?:day|week|month|year)s?)\b",
+    re.IGNORECASE,
+)
+_COUNT_WORD = re.compile(r"\b(?:\d+|two|three|four|five|six|twelve)\b")
+
+
 def offer_violations(text: str, product: Product, merchant: Any = None) -> list[Violation]:
     """Invented codes, named offers, offer terms, decimals and arithmetic (see the module doc)."""
     text = text or ""
@@ -517,6 +528,18 @@ def offer_violations(text: str, product: Product, merchant: Any = None) -> list[
                 "invented_arithmetic", m.group(0), "arithmetic the knowledge base does not do"
             )
         )
+    # counts are the duration rule's ("the first 6 months": wrong_duration); here the ordinal and
+    # the unit: "the second month" where the knowledge base says "the first month"
+    kb_text = _COUNT_WORD.sub(" ", product.kb_text().lower())
+    kb_text = " ".join(w.rstrip("s") for w in kb_text.split())
+    for m in _OFFER_SCOPE.finditer(text):
+        scope = " ".join(w.rstrip("s") for w in _COUNT_WORD.sub(" ", m.group(1).lower()).split())
+        if scope not in kb_text:
+            out.append(
+                Violation(
+                    "invented_offer", m.group(0), f"{product.name}'s offer is not for {scope}"
+                )
+            )
     if merchant is not None:
         allowed = _kb_decimals(product, merchant)
         for m in _DECIMAL.finditer(text):

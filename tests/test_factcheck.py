@@ -102,3 +102,17 @@ def test_extract_facts_reads_number_words():
     _, facts = extract_facts("thirty-nine dollars a month, two weeks, fifty percent")
     got = {(f.kind, f.value, f.period) for f in facts}
     assert got == {("money", 39.0, "month"), ("duration", 14.0, None), ("percent", 50.0, None)}
+
+
+def test_an_offer_for_another_period_is_an_invented_offer():
+    """The online reply "50% off the second month" (the KB: the first month): the discount is
+    right, the period is invented; a wrong count stays the duration rule's finding alone."""
+    ads, club = get_product("spotlight_ads"), get_product("member_club")
+    found = fact_check("Then buy the 50% off the second month. You get it.", ads)
+    assert [v.kind for v in found] == ["invented_offer"] and "second month" in found[0].span
+    assert [v.kind for v in fact_check("It's free for the next month.", ads)] == ["invented_offer"]
+    assert fact_check("New stores get 50% off the first month.", ads) == []
+    assert fact_check("20% off the subscription for the first 3 months.", club) == []
+    assert [v.kind for v in fact_check("20% off for the first 6 months.", club)] == [
+        "wrong_duration"
+    ]

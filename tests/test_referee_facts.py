@@ -86,3 +86,12 @@ def test_compare_on_corpus_counts_both_checkers():
         assert 0 <= res[side]["precision"] <= 1 and 0 <= res[side]["recall"] <= 1
     # on 600 calls (seed 0) the referee's recall is 0.91 vs the guard's 0.70
     assert res["referee"]["recall"] >= res["guard"]["recall"]
+
+
+def test_referee_reads_an_offer_for_another_period():
+    ads, club = get_product("spotlight_ads"), get_product("member_club")
+    found = check("Then buy the 50% off the second month. You get it.", ads)
+    assert [f.kind for f in found] == ["offer"] and "second month" in found[0].span
+    assert check("New stores get 50% off the first month.", ads) == []
+    assert check("20% off the subscription for the first 3 months.", club) == []
+    assert [f.kind for f in check("20% off for the first 6 months.", club)] == ["duration"]

@@ -219,6 +219,15 @@ def check(text: str, product: Any, merchant: Any = None) -> list[Finding]:
     return out + _offers(text or "", product)
 
 
+# the period an offer covers, after an offer word: "off the second month", "free for the next 2 weeks"
+_SCOPE = re.compile(
+    r"(?:% off|percent off|\bfree\b|\bwaived\b)(?:\s+\w+){0,4}?\s+(?:the|your)\s+"
+    r"(first|second|third|fourth|fifth|sixth|next|last|1st|2nd|3rd|[4-9]th)"
+    r"(?:\s+(?:\d+|two|three|four|five|six|twelve))?\s+(?:day|week|month|year)s?\b",
+    re.IGNORECASE,
+)
+
+
 def _offers(text: str, product: Any) -> list[Finding]:
     """Codes, named promotions, offer words and arithmetic the knowledge base does not have."""
     kb = " ".join([product.kb_text(), product.name, *(p["name"] for p in product.plans)]).lower()
@@ -241,6 +250,15 @@ def _offers(text: str, product: Any) -> list[Finding]:
         if m.group(0).lower() not in kb and not _NEGATION.search(words_before):
             out.append(Finding("offer", m.group(0), f"{product.name} has no {m.group(0)}"))
     out += [Finding("arithmetic", m.group(0), "a sum or product") for m in _SUM.finditer(text)]
+    # the ordinal and the unit ("second month"); a wrong count is the duration check's finding
+    counts = {"two", "three", "four", "five", "six", "twelve"}
+    flat = " ".join(w.rstrip("s") for w in kb.split() if not w.isdigit() and w not in counts)
+    for m in _SCOPE.finditer(text):
+        words = m.group(0).lower().split()
+        words = words[words.index(m.group(1).lower()) :]  # "second month", "first 4 months"
+        period = " ".join(w.rstrip("s") for w in words if not w.isdigit() and w not in counts)
+        if period not in flat:
+            out.append(Finding("offer", m.group(0), f"{product.name}'s offer is not for {period}"))
     return out
 
 
