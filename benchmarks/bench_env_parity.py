@@ -8,11 +8,23 @@ agent (DOGA's classifier, model-free voice) through `online.simulate_calls`, aga
 planner (an exact copy of that classifier, `Planner.from_classifier`) in the planner's CallEnv.
 Prints both conversions, how many calls end alike, and the moves of the calls that differ.
 Needs the profile's corpus, library and perception (notebooks 01-04). Prints figures; asserts
-nothing. Measured on the tutorial run of 2026-12-03: online 18/40, CallEnv 9/40, the same outcome
-on 31 of 40 calls; the moves part from the second or third turn. For the same move the two say different
-templates (CallEnv's search by the merchant's last words is not the online agent's retrieval; e.g. a
-generic Product_Introduction where the online agent says the merchant-fitted one), so planner numbers
-from CallEnv do not carry over to the online calls as is."""
+nothing.
+
+Measured on the tutorial profile (40 calls), `PYTHONPATH=$PWD .venv/bin/python
+benchmarks/bench_env_parity.py tutorial 40`:
+- 2026-12-03, before the fix: online 18/40, CallEnv 9/40, the same outcome on 31 of 40 calls; the
+  moves parted from the second or third turn. For the same move the two said different templates:
+  CallEnv searched the library with the merchant's last words, the online agent with the last two
+  turns' words (`doga.DOGAAgent._outline`'s default context); e.g. a generic
+  Product_Introduction where the online agent says the merchant-fitted one.
+- 2026-12-03, after it (`CallWorld.line` calls `_outline` with the online agent's default context,
+  and DOGA's library search averages the embeddings of the last two turns' lines instead of
+  embedding their joined words: the arena then embeds each distinct line once, not each pair;
+  the other inputs were already alike: retrieve k, FSM, customer seeds `[s, 11]`, max_turns,
+  perception, the agent's act readings): online 18/40, CallEnv 18/40, the same outcome on 40 of
+  40 calls and the same moves on 40 of 40. The arena embeds lines in batches where the online
+  agent embeds them one call at a time: the vectors can differ in their last bits, which decided
+  no move or reading here."""
 
 import sys
 
@@ -41,9 +53,15 @@ on = np.array([d.outcome == "success" for d in online])
 env = np.array([r.success for r in rolls])
 print(f"online template_only {on.sum()}/{n}; env imitation planner {env.sum()}/{n}")
 print(f"same outcome on {(on == env).sum()} of {n} calls")
-for k, (d, r) in enumerate(zip(online, rolls, strict=True)):
-    moves_on = [t.hidden.get("planned_intent") for t in d.turns if t.speaker == "agent"]
-    moves_env = [INTENTS[int(a)] for a in r.actions]
+moves = [
+    (
+        [t.hidden.get("planned_intent") for t in d.turns if t.speaker == "agent"],
+        [INTENTS[int(a)] for a in r.actions],
+    )
+    for d, r in zip(online, rolls, strict=True)
+]
+print(f"same moves on {sum(a == b for a, b in moves)} of {n} calls")
+for k, (d, r, (moves_on, moves_env)) in enumerate(zip(online, rolls, moves, strict=True)):
     if k < 6 or moves_on != moves_env:
         lines_on = [t.text for t in d.turns if t.speaker == "agent"]
         print(f"--- call {k}: online {d.outcome} {moves_on}")

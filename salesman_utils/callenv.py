@@ -4,9 +4,11 @@
 (`reset` / `step`), one call per episode:
 
 * action: one of the six moves (`simulator.INTENTS`, an index or the name);
-* the reply: the script library's template for the move, as DOGA's model-free `template_only`
-  agent says it (`doga.DOGAAgent._outline`, searched with the merchant's last words; the price line
-  after a price push), so a rollout costs no language model;
+* the reply: the script library's template for the move, exactly as notebook 04's model-free
+  `template_only` agent says it (`doga.DOGAAgent._outline` with its default context, the last two
+  turns, and the profile's retrieve k; the price line after a price push), so a rollout
+  costs no language model and plays the calls `online.simulate_calls` plays
+  (`benchmarks/bench_env_parity.py`);
 * the customer hears the reply through the referee's ears (`referee.perception`: which move,
   fitted to this merchant or not, faithful or not) and answers in words;
 * observation: what an agent hears, read by the AGENT's own parts (`parts.DogaParts`, fitted on the
@@ -23,6 +25,14 @@
 customer's ears run once per round on a batch; `CallEnv.step` is `step_many` of one. Lines, their
 embeddings, readings and the customer's perception are cached per environment pool (`CallWorld`):
 a merchant's words and a template's hearing repeat across rollouts.
+
+Not repeatable to the last bit: a MiniLM embedding differs in its last bits with the batch it was
+computed in, and the caches fill in an order that depends on which rollouts (and, with several
+workers, which worker) came first. A nearest template or a customer's reading near a boundary can
+then flip, so the Bayesian and oracle arms of `planner_experiment` move by up to about 0.7 points
+of conversion between two runs of the same seeds (docs/HISTORY.md). Embedding every text on its own
+makes the arena repeat to the bit, but cost about 7 times the run time here (measured 2026-12-03),
+more than the tutorial budget allows; the planners' intervals are far wider than that drift.
 
 This module is the arena (it imports the referee's perception): no agent-side module imports it.
 """
@@ -41,7 +51,6 @@ from .doga import DOGAAgent
 from .factcheck import Product, fact_check
 from .intents import context_features
 from .parts import DogaParts
-from .pricing import merchant_last_words
 from .referee.perception import CustomerPerception, Heard
 from .simulator import INTENTS, CustomerSimulator, MerchantProfile, Turn
 
@@ -105,11 +114,18 @@ class CallWorld:
 
     # -- the agent's side: its template, its ears, its own fact check
     def line(self, case: int, intent: str, history: Sequence[Turn]) -> str:
-        """The library template of `intent` for this merchant here, searched with the merchant's
-        last words."""
+        """The library template of `intent` for this merchant here: the line notebook 04's online
+        `template_only` agent plans and says (`DOGAAgent._outline` with its default context, the
+        last two turns' words; `benchmarks/bench_env_parity.py`)."""
         _, p = self.cases[case]
-        last = merchant_last_words(history)
-        return self._voice._outline(intent, history, p, self.views[case], last)[2]
+        return self._voice._outline(intent, history, p, self.views[case])[2]
+
+    def embed_contexts(self, histories: Sequence[Sequence[Turn]]) -> None:
+        """Embed the lines the library is searched with (the last two turns) of many calls in one
+        batch (`ScriptLibrary.embed` caches them), so that `line` does not embed them one by one."""
+        lines = list(dict.fromkeys(t.text for h in histories for t in h[-2:] if t.text))
+        if lines:
+            self._voice.library.embed(lines)
 
     def violates(self, case: int, reply: str) -> bool:
         """The agent's own (visible) fact check of its reply (`factcheck.fact_check`)."""
@@ -249,6 +265,7 @@ def step_many(envs: Sequence[CallEnv], actions: Sequence[int | str]) -> list[tup
         return []
     world = envs[0].world
     moves = [env._check(a) for env, a in zip(envs, actions, strict=True)]
+    world.embed_contexts([e.history for e in envs])
     replies = [world.line(e.case, m, e.history) for e, m in zip(envs, moves, strict=True)]
     heard = world.perceive([e.case for e in envs], replies)
     said, meta = [], []

@@ -370,12 +370,13 @@ class DOGAAgent(BaseAgent):
         history: Sequence[Turn],
         product: Product,
         merchant: MerchantProfile,
-        context: str | None = None,
+        context: str | tuple[str, ...] | None = None,
     ):
         """(library entry id, outline steps, filled template line) of `intent` here. The library
-        is searched with `context` (default: the last two turns' words)."""
+        is searched with `context` (default: the last two turns, each line embedded on its own
+        and the two averaged, `ScriptLibrary.retrieve`)."""
         if context is None:
-            context = " ".join(t.text for t in history[-2:])
+            context = tuple(t.text for t in history[-2:])
         entries = self._retrieve(intent, context)
         price_push = asks_about_price(merchant_last_words(history))
         if price_push and not entries:
@@ -395,7 +396,7 @@ class DOGAAgent(BaseAgent):
         return getattr(entry, "id", None), steps, line
 
     # the three pure steps of `_outline`, methods so that a caller playing many calls can cache them
-    def _retrieve(self, intent: str, context: str) -> list[Any]:
+    def _retrieve(self, intent: str, context: str | tuple[str, ...]) -> list[Any]:
         return self.library.retrieve(intent, context, self.k) if self.library is not None else []
 
     def _fill(self, text: str, product: Product, merchant: MerchantProfile) -> str:

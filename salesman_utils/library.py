@@ -339,13 +339,21 @@ class ScriptLibrary:
             raise ValueError(f"unknown intent {intent!r}; expected one of {INTENTS}")
         return [e for e in self.entries if e.intent == intent]
 
-    def retrieve(self, intent: str, context: str, k: int = 2) -> list[LibraryEntry]:
-        """The intent's top-k entries by cosine(context, template example) x posterior_mean."""
+    def retrieve(self, intent: str, context: str | Sequence[str], k: int = 2) -> list[LibraryEntry]:
+        """The intent's top-k entries by cosine(context, template example) x posterior_mean.
+
+        `context` is one text, or several (DOGA: the call's last two turns), whose unit embeddings
+        are averaged: each line is embedded once however many contexts it appears in, so a caller
+        that plays thousands of calls (`callenv`) pays per distinct line, not per pair of lines."""
         cands = self.by_intent(intent)
         if not cands:
             return []
-        x = self.embed([e.example or e.template for e in cands] + [context or intent])
-        scores = (x[:-1] @ x[-1]) * np.array([e.posterior_mean for e in cands])
+        texts = [context] if isinstance(context, str) else [t for t in context if t]
+        texts = [t for t in texts if t] or [intent]
+        x = self.embed([e.example or e.template for e in cands] + texts)
+        query = x[len(cands) :].mean(axis=0)
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        scores = (x[: len(cands)] @ query) * np.array([e.posterior_mean for e in cands])
         order = np.argsort(-np.asarray(scores), kind="stable")
         return [cands[i] for i in order[: max(k, 0)]]
 

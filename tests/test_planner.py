@@ -206,3 +206,55 @@ def test_a_few_grpo_updates_beat_random_moves(world_parts):
     learned = rl.evaluate(held, rl.planner_policy(planner, greedy=True), 60)
     assert list(curve["update"]) == [0, 8] and curve["calls"].iloc[-1] == 8 * 64
     assert learned["conversion"] > rand["conversion"] + 0.05, (learned, rand)
+
+
+# ---------------------------------------------------------------- the arena plays the online calls
+
+
+def test_env_says_the_online_template_agents_line(world_parts):
+    """For the move the online `template_only` agent plans, the arena says that agent's template
+    (`DOGAAgent._outline` with its default context, the last two turns' words), at every turn of
+    a few calls; it used to search the library with the merchant's last words only."""
+    from salesman_utils.doga import AgentState
+    from salesman_utils.parts import make_agent
+
+    prof, _, parts, _, _ = world_parts
+    world = _world(world_parts, "test", 4)
+    agent = make_agent("template", parts, prof)
+    checked = 0
+    for case in range(4):
+        env = world.make_env()
+        _, info = env.reset(seed=case, options={"case": case})
+        done = False
+        while not done:
+            m, p = world.cases[case]
+            plan = agent.plan_many([AgentState(info["history"], p, m.visible())])[0]
+            assert world.line(case, plan["intent"], info["history"]) == plan["template"]
+            _, _, done, _, info = env.step(plan["intent"])
+            assert info["reply"] == plan["template"]
+            checked += 1
+    assert checked >= 8
+
+
+def test_env_plays_the_calls_of_online_template_only(world_parts):
+    """The imitation planner (a copy of DOGA's classifier, greedy) in the arena plays the same
+    calls as the online `template_only` agent (`online.simulate_calls`) on the same cases and
+    customer seeds: the same moves, lines and outcomes (benchmarks/bench_env_parity.py measures
+    it on the tutorial profile)."""
+    from salesman_utils.online import simulate_calls
+    from salesman_utils.parts import make_agent
+    from salesman_utils.planner_rl import planner_policy, play
+
+    prof, _, parts, perception, _ = world_parts
+    world = _world(world_parts, "test", 6)
+    seeds = [101 + i for i in range(len(world.cases))]
+    agent = make_agent("template", parts, prof)
+    online = simulate_calls(
+        agent, world.cases, seeds, prof, perception=perception, max_turns=12, progress=False
+    )
+    imitation = Planner.from_classifier(parts.classifier)
+    rolls = play(world, planner_policy(imitation, True), list(enumerate(seeds)))
+    for d, r in zip(online, rolls, strict=True):
+        moves = [t.hidden["planned_intent"] for t in d.turns if t.speaker == "agent"]
+        assert [INTENTS[a] for a in r.actions] == moves
+        assert r.outcome == d.outcome
