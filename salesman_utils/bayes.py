@@ -398,7 +398,11 @@ def _corpus_digest(dialogues: Sequence[Dialogue]) -> str:
 
 def _cache_dir(profile: Profile, splits: dict[str, Sequence[Dialogue]]) -> Path:
     b = profile.bayes
+    from .config import code_digest
+
+    # the posterior's evidence v_t comes from the agent's fact check: its code is in the key
     blob = [b.prior_strength, b.em_iterations, {k: _corpus_digest(v) for k, v in splits.items()}]
+    blob.append(code_digest("bayes", "factcheck"))
     key = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
     return paths(profile).artifacts / "bayes" / key
 

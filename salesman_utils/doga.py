@@ -724,7 +724,7 @@ def guard_replies(
         if not todo:
             break
         for i in todo:
-            if i in off:
+            if i in off and getattr(agents[i], "retry_off_intent", True):
                 counts[i]["retried_off_intent"] += 1
             if i in no_price:
                 counts[i]["retried_no_price"] += 1

@@ -217,6 +217,7 @@ def online_sentence(m04: dict[str, Any]) -> str | None:
         "base_plain": "the plain prompted model",
         "planner_doga": "DOGA with the planner",
         "planner_template": "the planner's template agent",
+        "script_template": "the by-the-book script's template agent",
     }
     shown = [
         (s, label) for s, label in names.items() if isinstance(on.get(s), dict) and on[s].get("n")
@@ -230,6 +231,8 @@ def online_sentence(m04: dict[str, Any]) -> str | None:
     ]
     dd = _detectable(m04)
     tail = f"; at this many calls only differences of about {dd} or more are readable" if dd else ""
+    if "base_plain" not in on:
+        tail += "; the plain prompted model was not played online (`doga.plain_online`)"
     return (
         "In whole calls against the simulated customer, "
         + ", ".join(cells[:-1])
@@ -264,7 +267,9 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     )
     return (
         f"The simulated customer heard the move {system} planned in {cells[0]} against {cells[1]} "
-        f"(the referee's perception model, Wilson 95%{share}): {verdict}."
+        f"(the referee's perception model, Wilson 95%{share}): {verdict}; the guard chose which "
+        "turns stayed model-written (its own tagger and fact check), so the two kinds are not "
+        "like turns (other moves, other moments)."
     )
 
 
@@ -546,11 +551,15 @@ def referee_findings_sentence(m04: dict[str, Any]) -> str | None:
     }
     if not written:
         return None
-    cells = [f"{s} {found.get(f'{s}.llm', 0) or 'none'} in {n}" for s, n in sorted(written.items())]
+    cells = [
+        f"{s} {found.get(f'{s}.llm', 0) or 'no'} finding(s) in {n} turns"
+        for s, n in sorted(written.items())
+    ]
     return (
         "The referee's fact check found facts absent from the knowledge base and the dashboard "
         "in DOGA's model-written turns: " + ", ".join(cells) + " (every finding with its reply: "
-        "`online_referee_findings.csv`)."
+        "`online_referee_findings.csv`). The guard's own fact check was extended to the kinds "
+        "the referee had found in an earlier run, so a zero here is partly by construction."
     )
 
 

@@ -641,6 +641,8 @@ def load_or_build(
         posteriors = posteriors_for(profile, splits)
     if isinstance(posteriors, dict):
         posteriors = posteriors["train"]
+    from .config import code_digest
+
     w = np.round(np.asarray(posteriors, dtype=float), 6)
     cfg = profile.library
     spec = profile.models.realizer if cfg.use_llm_outlines else None
@@ -653,6 +655,8 @@ def load_or_build(
             "outline": spec and asdict(spec),
             "w": hashlib.sha256(w.tobytes()).hexdigest(),
             "version": LIBRARY_VERSION,
+            # templates that fail the fact check are dropped: its code is in the key too
+            "code": code_digest("library", "factcheck"),
         }
     )
     path = paths(profile).artifacts / "library" / "library.json"

@@ -121,6 +121,15 @@ def best_grpo_adapter(profile: Profile) -> tuple[str | None, Path | None, str]:
     on the test items. Without the adapter: (None, None, why) = the system is skipped.
     """
     variant = profile.doga.grpo_variant
+    if variant not in profile.training.variants:  # never a stale adapter of another run
+        return (
+            None,
+            None,
+            (
+                f"doga.grpo_variant {variant!r} is not in training.variants "
+                f"{list(profile.training.variants)}: not trained by this profile"
+            ),
+        )
     folder = paths(profile).models / variant / "adapter"
     if (folder / "adapter_config.json").exists():
         return variant, folder, f"doga.grpo_variant = {variant}"

@@ -370,6 +370,9 @@ def experiment_key(profile: Any, splits: dict[str, list]) -> str:
         "doga",
         "simulator",
         "referee.perception",
+        "library",
+        "factcheck",
+        "pricing",
     )
     blob = json.dumps(
         [vars(profile.planner), profile.seed, profile.doga.max_turns, corpus, code], default=str

@@ -129,8 +129,15 @@ def objective_lines(vs_base: Path) -> list[str]:
     ]
     return [
         "Each GRPO variant's own training objective on held-out contexts, minus the base "
-        "model's: " + "; ".join(said) + f". One training seed; {len(rows)} variants read "
-        "without a multiplicity correction, so a single rise is weak evidence.\n"
+        "model's: "
+        + "; ".join(said)
+        + ". One training seed"
+        + (
+            f"; {len(rows)} variants read without a multiplicity correction, so a single rise "
+            "is weak evidence.\n"
+            if len(rows) > 1
+            else ".\n"
+        )
     ]
 
 

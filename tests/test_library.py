@@ -191,6 +191,27 @@ def test_retrieve_ranks_by_similarity_times_posterior(library, embedder):
         library.retrieve("Small_Talk", context, k=1)
 
 
+def test_retrieve_with_several_lines_averages_their_unit_embeddings(library, embedder):
+    """DOGA searches with the last two turns: the query is the normalised mean of the lines'
+    unit vectors; a 1-tuple is the text itself; empty lines fall back to the intent."""
+    lines = ("We already run coupons.", "That's too expensive for a small shop like mine.")
+    cands = library.by_intent("Objection_Handling")
+    x = embedder.encode([e.example for e in cands], normalize_embeddings=True)
+    q = embedder.encode(list(lines), normalize_embeddings=True).mean(axis=0)
+    q = q / np.linalg.norm(q)
+    order = np.argsort(-(x @ q) * np.array([e.posterior_mean for e in cands]))
+    got = library.retrieve("Objection_Handling", lines, k=3)
+    assert [e.id for e in got] == [cands[i].id for i in order[:3]]
+    one = library.retrieve("Objection_Handling", lines[1:], k=3)
+    assert [e.id for e in one] == [
+        e.id for e in library.retrieve("Objection_Handling", lines[1], 3)
+    ]
+    empty = library.retrieve("Objection_Handling", ("", ""), k=2)
+    assert [e.id for e in empty] == [
+        e.id for e in library.retrieve("Objection_Handling", "Objection_Handling", 2)
+    ]
+
+
 def test_save_load_round_trip(library, tmp_path, embedder):
     path = library.save(tmp_path / "lib.json")
     assert json.loads(path.read_text())["version"] == LIBRARY_VERSION

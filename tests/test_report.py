@@ -545,6 +545,7 @@ def test_referee_findings_sentence_counts_model_written_turns_only():
         ],
     }
     text = referee_findings_sentence(m04)
-    assert "base_doga 2 in 74" in text and "planner_doga none in 56" in text
+    assert "base_doga 2 finding(s) in 74 turns" in text
+    assert "planner_doga no finding(s) in 56 turns" in text
     assert "base_plain" not in text  # no planned move: not a DOGA agent
     assert referee_findings_sentence({"reply_kinds": m04["reply_kinds"]}) is None
