@@ -116,7 +116,7 @@ class CallWorld:
     def line(self, case: int, intent: str, history: Sequence[Turn]) -> str:
         """The library template of `intent` for this merchant here: the line notebook 04's online
         `template_only` agent plans and says (`DOGAAgent._outline` with its default context, the
-        last two turns' words; `benchmarks/bench_env_parity.py`)."""
+        last two turns, their lines' embeddings averaged; `benchmarks/bench_env_parity.py`)."""
         _, p = self.cases[case]
         return self._voice._outline(intent, history, p, self.views[case])[2]
 

@@ -323,8 +323,9 @@ def referee_findings_table(calls: dict[str, Sequence[Dialogue]]) -> pd.DataFrame
     `Turn.hidden`): system, call id, turn index (in `Dialogue.turns`), reply kind (llm = the
     model's reply passed the guard, template = a fallback), the finding's kind and span, the
     reply, and whether the agent's guard checker (`factcheck.fact_check`, in
-    `hidden['guard_violations']`) flagged the same reply (`guard_flagged`, with its kinds). Empty
-    input: an empty frame with these columns."""
+    `hidden['guard_violations']`) flagged the same reply (`guard_flagged`, with its kinds; always
+    False for a guarded agent's turn, whose final reply already passed that check: informative for
+    unguarded agents such as `base_plain`). Empty input: an empty frame with these columns."""
     rows = []
     for system, dialogues in calls.items():
         for d in dialogues:
