@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats
 
 from .artifacts import load_cached, reason
-from .config import Profile, paths
+from .config import Profile, code_digest, paths
 from .corpus import ACTS, INTENTS, OUTCOMES, Dialogue, fact_check, get_product
 
 START = "start"  # the preceding act of the first turn of a call
@@ -398,8 +398,6 @@ def _corpus_digest(dialogues: Sequence[Dialogue]) -> str:
 
 def _cache_dir(profile: Profile, splits: dict[str, Sequence[Dialogue]]) -> Path:
     b = profile.bayes
-    from .config import code_digest
-
     # the posterior's evidence v_t comes from the agent's fact check: its code is in the key
     blob = [b.prior_strength, b.em_iterations, {k: _corpus_digest(v) for k, v in splits.items()}]
     blob.append(code_digest("bayes", "factcheck"))

@@ -464,8 +464,20 @@ def _merchant_numbers(merchant: Any) -> set[float]:
 def number_violations(text: str, product: Product, merchant: Any) -> list[Violation]:
     """Numbers outside money, percentages and durations that neither the knowledge base nor the
     store's visible data hold (see the module doc): ``wrong_number``."""
-    norm, starts, ends = _normalize(text or "")
-    _, facts = extract_facts(text or "")
+    text = text or ""
+    return _number_violations(text, *_normalize(text), extract_facts(text)[1], product, merchant)
+
+
+def _number_violations(
+    text: str,
+    norm: str,
+    starts: list[int],
+    ends: list[int],
+    facts: list[Fact],
+    product: Product,
+    merchant: Any,
+) -> list[Violation]:
+    """`number_violations` on a text `fact_check` has already normalized and read."""
     allowed = _kb_numbers(product.kb_text()) | _merchant_numbers(merchant)
     out: list[Violation] = []
     for m in _INTEGER.finditer(norm):
@@ -500,6 +512,16 @@ _OFFER_SCOPE = re.compile(
 _COUNT_WORD = re.compile(r"\b(?:\d+|two|three|four|five|six|twelve)\b")
 
 
+def _scope_words(text: str) -> str:
+    """An offer period without its count and plural: "the first 3 months" -> "the first month"."""
+    return " ".join(w.rstrip("s") for w in _COUNT_WORD.sub(" ", text.lower()).split())
+
+
+@lru_cache(maxsize=64)
+def _kb_scope_words(kb_text: str) -> str:
+    return _scope_words(kb_text)
+
+
 def offer_violations(text: str, product: Product, merchant: Any = None) -> list[Violation]:
     """Invented codes, named offers, offer terms, decimals and arithmetic (see the module doc)."""
     text = text or ""
@@ -530,10 +552,9 @@ def offer_violations(text: str, product: Product, merchant: Any = None) -> list[
         )
     # counts are the duration rule's ("the first 6 months": wrong_duration); here the ordinal and
     # the unit: "the second month" where the knowledge base says "the first month"
-    kb_text = _COUNT_WORD.sub(" ", product.kb_text().lower())
-    kb_text = " ".join(w.rstrip("s") for w in kb_text.split())
+    kb_text = _kb_scope_words(product.kb_text())
     for m in _OFFER_SCOPE.finditer(text):
-        scope = " ".join(w.rstrip("s") for w in _COUNT_WORD.sub(" ", m.group(1).lower()).split())
+        scope = _scope_words(m.group(1))
         if scope not in kb_text:
             out.append(
                 Violation(
@@ -660,7 +681,7 @@ def fact_check(text: str, product: Product, merchant: Any = None) -> list[Violat
         inside = [v.span for v in out if v.kind in {"invented_code", "invented_arithmetic"}]
         out += [
             v
-            for v in number_violations(text, product, merchant)
+            for v in _number_violations(text, norm, starts, ends, facts, product, merchant)
             if v.span not in taken and not any(v.span in s for s in inside)
         ]
     return out

@@ -348,7 +348,7 @@ class ScriptLibrary:
         cands = self.by_intent(intent)
         if not cands:
             return []
-        texts = [context] if isinstance(context, str) else [t for t in context if t]
+        texts = [context] if isinstance(context, str) else list(context)
         texts = [t for t in texts if t] or [intent]
         x = self.embed([e.example or e.template for e in cands] + texts)
         query = x[len(cands) :].mean(axis=0)
@@ -632,7 +632,7 @@ def load_or_build(
     """The profile's library from `<artifacts>/library/library.json` when its config hash (library
     settings, seed, embedder, training calls, posteriors) matches, else built and saved.
     `posteriors`: the training split's array, a dict split -> array, or None (bayes.posteriors_for)."""
-    from .config import paths
+    from .config import code_digest, paths
     from .models import load_embedder
 
     if posteriors is None:
@@ -641,8 +641,6 @@ def load_or_build(
         posteriors = posteriors_for(profile, splits)
     if isinstance(posteriors, dict):
         posteriors = posteriors["train"]
-    from .config import code_digest
-
     w = np.round(np.asarray(posteriors, dtype=float), 6)
     cfg = profile.library
     spec = profile.models.realizer if cfg.use_llm_outlines else None
