@@ -306,7 +306,8 @@ def referee_sentence(tables: Path) -> str | None:
         + ", ".join(cells)
         + " (bootstrap 95%, which gives no interval to a count of zero; DOGA's replies include "
         "its template fallbacks, and the template agent's zero holds by construction: the "
-        "library keeps only templates that pass a fact check)."
+        "library keeps only templates that pass a fact check; DOGA's guard checks with rules "
+        "modelled on the referee's findings, so its zero is partly by construction too)."
     )
 
 
@@ -558,8 +559,8 @@ def referee_findings_sentence(m04: dict[str, Any]) -> str | None:
     return (
         "The referee's fact check found facts absent from the knowledge base and the dashboard "
         "in DOGA's model-written turns: " + ", ".join(cells) + " (every finding with its reply: "
-        "`online_referee_findings.csv`). The guard's own fact check was extended to the kinds "
-        "the referee had found in an earlier run, so a zero here is partly by construction."
+        "`online_referee_findings.csv`). The guard's own fact check has rules modelled on the "
+        "referee's findings, so a zero here is partly by construction."
     )
 
 
