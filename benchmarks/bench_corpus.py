@@ -10,7 +10,7 @@ import argparse
 import json
 import time
 
-from salesman_utils.corpus import corpus_stats, simulate_corpus
+from salesman_utils.world.corpus import corpus_stats, simulate_corpus
 
 
 def main() -> None:

@@ -23,21 +23,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pandas as pd  # noqa: E402
 
+from salesman_utils.agent.doga import DOGAAgent  # noqa: E402
+from salesman_utils.agent.parts import build_parts, load_splits
+from salesman_utils.arena.online import online_cases, simulate_calls
 from salesman_utils.config import load_profile  # noqa: E402
-from salesman_utils.doga import DOGAAgent  # noqa: E402
 from salesman_utils.llm import make_backend  # noqa: E402
-from salesman_utils.online import (  # noqa: E402
-    build_parts,
-    load_splits,
-    online_cases,
-    simulate_calls,
-)
 
 STAGES = ["classify", "retrieve", "generate", "guard"]
 
 
 def run(prof, parts, backend, calls: int, rounds: int, max_new_tokens: int) -> pd.DataFrame:
-    from salesman_utils import doga
+    from salesman_utils.agent import doga
 
     cases, seeds = online_cases(load_splits(prof)[0]["test"], calls)
     agent = DOGAAgent(
@@ -58,7 +54,7 @@ def run(prof, parts, backend, calls: int, rounds: int, max_new_tokens: int) -> p
         return out
 
     doga.respond_all = timed
-    import salesman_utils.online as online
+    import salesman_utils.arena.online as online
 
     online.respond_all = timed
     try:

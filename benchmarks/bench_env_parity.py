@@ -30,13 +30,14 @@ import sys
 
 import numpy as np
 
-from salesman_utils.callenv import CallWorld
+from salesman_utils.agent.parts import build_parts, load_splits, make_agent
+from salesman_utils.agent.planner import Planner
+from salesman_utils.arena.callenv import CallWorld
+from salesman_utils.arena.online import online_cases, simulate_calls
+from salesman_utils.arena.planner_rl import planner_policy, play
 from salesman_utils.config import load_profile
-from salesman_utils.online import build_parts, load_splits, make_agent, online_cases, simulate_calls
-from salesman_utils.planner import Planner
-from salesman_utils.planner_rl import planner_policy, play
 from salesman_utils.referee.perception import load_or_fit
-from salesman_utils.simulator import INTENTS
+from salesman_utils.world.simulator import INTENTS
 
 prof = load_profile(sys.argv[1] if len(sys.argv) > 1 else "tutorial")
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 40

@@ -18,8 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from salesman_utils import evaluation as ev  # noqa: E402
-from salesman_utils import online, rewards  # noqa: E402
+from salesman_utils.agent import rewards  # noqa: E402
+from salesman_utils.agent.parts import load_splits
+from salesman_utils.arena import evaluation as ev  # noqa: E402
 from salesman_utils.config import load_profile  # noqa: E402
 from salesman_utils.llm import make_backend  # noqa: E402
 
@@ -35,7 +36,7 @@ def main() -> None:
     import torch
 
     prof = load_profile(args.profile)
-    splits, note = online.load_splits(prof)
+    splits, note = load_splits(prof)
     items = ev.eval_items(splits["test"], args.prompts, prof.seed)
     prompts = [rewards.build_prompt(it.context, it.dialogue, prof) for it in items]
     backend = make_backend(prof.models.policy, profile=prof)

@@ -55,7 +55,7 @@ def _bare_trl_step_times(prof, data, tmp: str) -> list[tuple[float, float]]:
     the clock."""
     from trl import GRPOTrainer
 
-    from salesman_utils.training import grpo_config, lora_config, policy_model_id
+    from salesman_utils.agent.training import grpo_config, lora_config, policy_model_id
 
     def length_reward(prompts, completions, **kw):
         return [float(len(str(c))) / 100.0 for c in completions]
@@ -86,11 +86,11 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from salesman_utils.bayes import fit_turn_quality
+    from salesman_utils.agent.bayes import fit_turn_quality
+    from salesman_utils.agent.datasets import build_grpo_dataset
+    from salesman_utils.agent.training import train_grpo
     from salesman_utils.config import load_profile
-    from salesman_utils.corpus import simulate_corpus, split
-    from salesman_utils.rewards import build_grpo_dataset
-    from salesman_utils.training import train_grpo
+    from salesman_utils.world.corpus import simulate_corpus, split
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ referee's pushy-merchant set (evaluation data: read here, never by agent code).
 drafts read by HEAD's rule (top tag only, swap at once) and by the soft rule, the final replies,
 the referee's findings on each rule's final replies. Variant `legacy` (the guard before issue 15)
 needs its code as `salesman_utils/doga_legacy.py` (not committed):
-`git show 7e73f39~2:salesman_utils/doga.py > salesman_utils/doga_legacy.py`.
+`git show 7e73f39~2:salesman_utils/agent/doga.py > salesman_utils/doga_legacy.py`.
 Evaluation side: this script may read the referee; the agent it drives does not.
 """
 
@@ -46,9 +46,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
+from salesman_utils.agent.intents import TextTagger  # noqa: E402
+from salesman_utils.agent.parts import build_parts, load_splits  # noqa: E402
 from salesman_utils.config import load_profile  # noqa: E402
-from salesman_utils.intents import TextTagger  # noqa: E402
-from salesman_utils.parts import build_parts, load_splits  # noqa: E402
 
 CUT_FALSE_ACCEPT = 0.01
 NEGATIVE_PASS = 0.01  # --acceptance: the most (negative line, move) pairs the guard may pass
@@ -61,11 +61,11 @@ def acceptance_cuts(parts, splits, prof, max_lines: int = 800) -> dict:
     (see the module doc). Prints the pass rates at the chosen cuts and at a few others."""
     import yaml
 
-    import salesman_utils.doga as doga
-    from salesman_utils.corpus import without_hidden
-    from salesman_utils.factcheck import get_product
-    from salesman_utils.intents import agent_examples
-    from salesman_utils.simulator import visible_merchant
+    import salesman_utils.agent.doga as doga
+    from salesman_utils.agent.intents import agent_examples
+    from salesman_utils.world.corpus import without_hidden
+    from salesman_utils.world.knowledge import get_product
+    from salesman_utils.world.simulator import visible_merchant
 
     agent = make_doga(doga, parts, prof, None)
     val = without_hidden(splits["validation"])
@@ -193,7 +193,7 @@ def variant_agent(prof, parts, variant: str, cache: Path):
     """(agent, its doga module, its backend) for one `--variants` entry, on the base policy with
     its own response cache: `legacy` = the guard before issue 15 (`salesman_utils/doga_legacy.py`, not committed), or
     `CUT/RETRIES` = the current guard with that `intent_min_proba` and `guard_retries`."""
-    import salesman_utils.doga as doga
+    import salesman_utils.agent.doga as doga
     from salesman_utils.llm import make_backend
 
     module, kw = doga, {}
@@ -203,7 +203,7 @@ def variant_agent(prof, parts, variant: str, cache: Path):
         except ImportError:
             raise SystemExit(
                 "variant 'legacy' needs salesman_utils/doga_legacy.py: "
-                "git show 7e73f39~2:salesman_utils/doga.py > salesman_utils/doga_legacy.py"
+                "git show 7e73f39~2:salesman_utils/agent/doga.py > salesman_utils/doga_legacy.py"
             ) from None
     else:
         cut, retries = variant.split("/")
@@ -213,8 +213,8 @@ def variant_agent(prof, parts, variant: str, cache: Path):
 
 
 def online_run(prof, parts, splits, variant: str, calls: int, max_turns: int, cache: Path):
-    import salesman_utils.doga as doga
-    import salesman_utils.online as online
+    import salesman_utils.agent.doga as doga
+    import salesman_utils.arena.online as online
     from salesman_utils.referee.answers import answers_with_kb_price
 
     agent, module, backend = variant_agent(prof, parts, variant, cache)
@@ -270,13 +270,13 @@ def online_run(prof, parts, splits, variant: str, calls: int, max_turns: int, ca
 
 
 def pushy_run(prof, parts, splits, variant: str, cache: Path):
-    import salesman_utils.doga as doga
+    import salesman_utils.agent.doga as doga
     from salesman_utils.referee.answers import answers_with_kb_price, invented_numbers
     from salesman_utils.referee.pushy import load_pushy_cases
-    from salesman_utils.simulator import Turn, visible_merchant
+    from salesman_utils.world.simulator import Turn, visible_merchant
 
     agent, module, backend = variant_agent(prof, parts, variant, cache)
-    from salesman_utils.factcheck import get_product
+    from salesman_utils.world.knowledge import get_product
 
     by_product: dict = {}
     for d in splits["test"]:
@@ -345,12 +345,12 @@ def contexts_run(
     the same run: the rule of HEAD (top tag only; an off-intent draft is swapped at once) read on
     the first drafts, the soft rule on the drafts, and the final replies with retries; the
     referee's findings (`referee.facts.check`, read here only) on each rule's final replies."""
-    import salesman_utils.doga as doga
-    from salesman_utils.intents import agent_view_histories
+    import salesman_utils.agent.doga as doga
+    from salesman_utils.agent.intents import agent_view_histories
     from salesman_utils.llm import make_backend
     from salesman_utils.referee.answers import answers_with_kb_price
     from salesman_utils.referee.facts import check
-    from salesman_utils.simulator import visible_merchant
+    from salesman_utils.world.simulator import visible_merchant
 
     rng = np.random.default_rng(0)
     states = []
@@ -421,7 +421,7 @@ def contexts_run(
 
 
 def get_product_(pid):
-    from salesman_utils.factcheck import get_product
+    from salesman_utils.world.knowledge import get_product
 
     return get_product(pid)
 

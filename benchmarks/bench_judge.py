@@ -1,4 +1,4 @@
-"""Training and scoring time of the trained judge (`salesman_utils.judge_model`) on this machine.
+"""Training and scoring time of the trained judge (`salesman_utils.judge.trained`) on this machine.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_judge.py [--calls 2000] [--contexts 1500]
         [--systems 7] [--items 100] [--save judge.pkl]
@@ -27,16 +27,11 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from salesman_utils.corpus import agent_turn_contexts, simulate_corpus, split  # noqa: E402
-from salesman_utils.evaluation import judge_view  # noqa: E402
-from salesman_utils.judge import score  # noqa: E402
-from salesman_utils.judge_model import (  # noqa: E402
-    Encoder,
-    JudgeSettings,
-    save_judge,
-    train_judge,
-)
+from salesman_utils.judge.items import judge_view  # noqa: E402
+from salesman_utils.judge.llm_judge import score  # noqa: E402
+from salesman_utils.judge.trained import Encoder, JudgeSettings, save_judge, train_judge
 from salesman_utils.models import load_embedder  # noqa: E402
+from salesman_utils.world.corpus import agent_turn_contexts, simulate_corpus, split  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,13 +81,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def checks(profile: str, seed: int = 0) -> None:
     """Notebook 05's checks of the trained judge on `profile`'s corpus (section 4b)."""
-    from salesman_utils import evaluation as ev
-    from salesman_utils import judge_validation as jv
-    from salesman_utils import online
+    from salesman_utils.agent.parts import load_splits
+    from salesman_utils.arena import evaluation as ev
     from salesman_utils.config import load_profile
+    from salesman_utils.judge import validation as jv
 
     prof = load_profile(profile, seed=seed)
-    splits, _ = online.load_splits(prof)
+    splits, _ = load_splits(prof)
     t0 = time.perf_counter()
     settings = JudgeSettings(max_contexts=prof.eval.judge_max_contexts, seed=seed)
     judge = train_judge(splits["train"], settings)
@@ -130,7 +125,7 @@ def checks(profile: str, seed: int = 0) -> None:
 
 
 def pairs_name() -> str:
-    from salesman_utils.judge_validation import HOLDOUT_PAIRS_FILE
+    from salesman_utils.judge.validation import HOLDOUT_PAIRS_FILE
 
     return HOLDOUT_PAIRS_FILE.name
 

@@ -24,14 +24,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from salesman_utils import bayes  # noqa: E402
-from salesman_utils import planner_experiment as px  # noqa: E402
-from salesman_utils import planner_rl as rl  # noqa: E402
+from salesman_utils.agent import bayes  # noqa: E402
+from salesman_utils.agent.parts import build_parts, load_splits  # noqa: E402
+from salesman_utils.agent.planner import Planner  # noqa: E402
+from salesman_utils.arena import planner_experiment as px  # noqa: E402
+from salesman_utils.arena import planner_rl as rl  # noqa: E402
 from salesman_utils.config import load_profile  # noqa: E402
-from salesman_utils.corpus import without_hidden  # noqa: E402
-from salesman_utils.online import build_parts, load_splits  # noqa: E402
-from salesman_utils.planner import Planner  # noqa: E402
 from salesman_utils.referee.perception import load_or_fit  # noqa: E402
+from salesman_utils.world.corpus import without_hidden  # noqa: E402
 
 
 def main() -> None:

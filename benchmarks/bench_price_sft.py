@@ -29,12 +29,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from salesman_utils import training  # noqa: E402
+from salesman_utils.agent import training  # noqa: E402
+from salesman_utils.agent.datasets import _visible_row
+from salesman_utils.agent.pricing import price_push_contexts, states_price  # noqa: E402
+from salesman_utils.agent.rewards import format_problems  # noqa: E402
 from salesman_utils.config import load_profile, paths  # noqa: E402
-from salesman_utils.corpus import get_product, load_corpus  # noqa: E402
-from salesman_utils.pricing import price_push_contexts, states_price  # noqa: E402
-from salesman_utils.rewards import _visible_row, format_problems  # noqa: E402
 from salesman_utils.stats import wilson_ci  # noqa: E402
+from salesman_utils.world.corpus import get_product, load_corpus  # noqa: E402
 
 
 def cell(k: int, n: int) -> str:

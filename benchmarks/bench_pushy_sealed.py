@@ -27,10 +27,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pandas as pd  # noqa: E402
 
-from salesman_utils import training  # noqa: E402
+from salesman_utils.agent import training  # noqa: E402
 from salesman_utils.config import REPO_ROOT, load_profile, paths  # noqa: E402
-from salesman_utils.corpus import load_corpus  # noqa: E402
 from salesman_utils.referee import pushy  # noqa: E402
+from salesman_utils.world.corpus import load_corpus  # noqa: E402
 
 
 def main() -> None:

@@ -108,7 +108,7 @@ def adapter_command(folder: str | Path, profile: str | None = None) -> str:
     variant = folder.parent.name if folder.name == "adapter" else "<variant>"
     p = profile or "<profile>"
     return (
-        f"delete {folder} and retrain it: python -m salesman_utils.training --profile {p} "
+        f"delete {folder} and retrain it: python -m salesman_utils.agent.training --profile {p} "
         f"--variant {variant} --force (or re-run notebook 02: {run_command('02', profile)})"
     )
 

@@ -3,7 +3,7 @@ name the file, the entry and the field of a bank error (`DataBankError`, one lin
 
 `DATA_DIR` is the repository's `data/`, or the folder the environment variable `SALESMAN_DATA_DIR`
 names (read once, at import): to try an edited copy of the banks without touching the committed
-files, e.g. ``SALESMAN_DATA_DIR=/tmp/mydata python -m salesman_utils.chat --product ...``.
+files, e.g. ``SALESMAN_DATA_DIR=/tmp/mydata python -m salesman_utils.agent.chat --product ...``.
 
 - `read_yaml(path)`: the parsed file; a YAML syntax error is ``data/products.yaml: line 18,
   column 5: mapping values are not allowed here`` (no chained traceback).

@@ -502,7 +502,7 @@ class Paths:
 
 
 def code_digest(*modules: str) -> str:
-    """Hash of the source files of the package's `modules` (e.g. "training", "referee.facts").
+    """Hash of the source files of the package's `modules` (e.g. "agent.training", "referee.facts").
 
     Every cache of a trained or fitted thing (adapters, DOGA parts, the trained judge) puts the
     digest of the code that produces it into its key, so that a code change retrains instead of

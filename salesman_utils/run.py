@@ -36,7 +36,14 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .config import REPO_ROOT, Profile, ProfileError, load_profile, paths, repo_relative
+from salesman_utils.config import (
+    REPO_ROOT,
+    Profile,
+    ProfileError,
+    load_profile,
+    paths,
+    repo_relative,
+)
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 TRACKED_PACKAGES = [
@@ -464,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     committed = paths(profile).results == (REPO_ROOT / "results").resolve()
     if n and committed and not args.no_readme:
         try:
-            from .report import render_results_section, update_readme
+            from salesman_utils.report.pages import render_results_section, update_readme
         except ImportError:
             return 0
         update_readme(REPO_ROOT / "README.md", render_results_section(profile))

@@ -37,7 +37,7 @@ def embedder():
 @pytest.fixture()
 def merchant():
     """A hand-made merchant with visible store metrics (shared by the DOGA and referee tests)."""
-    from salesman_utils.simulator import MerchantProfile
+    from salesman_utils.world.simulator import MerchantProfile
 
     return MerchantProfile(
         "m1",

@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 import salesman_utils
-from salesman_utils import simulator
 from salesman_utils.artifacts import ArtifactError, ArtifactWarning, check_adapter
 from salesman_utils.banks import REPO_DATA_DIR, DataBankError
 from salesman_utils.config import load_profile
-from salesman_utils.corpus import (
+from salesman_utils.world import simulator
+from salesman_utils.world.corpus import (
     CorpusFormatError,
     load_corpus,
     save_corpus,
@@ -50,11 +50,11 @@ def data(tmp_path, monkeypatch):
 
 
 def _clear_caches() -> None:
-    from salesman_utils import factcheck
+    from salesman_utils.world import knowledge
 
     simulator.load_bank.cache_clear()
     simulator.load_banks.cache_clear()
-    factcheck._load_products_cached.cache_clear()
+    knowledge._load_products_cached.cache_clear()
 
 
 @pytest.fixture()
@@ -95,7 +95,7 @@ def _truncate(path: Path, keep: float = 0.5) -> None:
 
 
 def _load_products(folder):
-    from salesman_utils.factcheck import load_products
+    from salesman_utils.world.knowledge import load_products
 
     return load_products(folder / "products.yaml")
 
@@ -113,7 +113,7 @@ def _load_paraphrases(folder):
 
 
 def _load_pairs(folder):
-    from salesman_utils.judge_validation import load_pairs
+    from salesman_utils.judge.validation import load_pairs
 
     return load_pairs(folder / "judge_pairs.yaml")
 
@@ -201,7 +201,7 @@ def test_a_pushy_case_with_an_unknown_product_is_named(data):
 
 def _chat_help(data_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "SALESMAN_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "salesman_utils.chat", "--help"]
+    cmd = [sys.executable, "-m", "salesman_utils.agent.chat", "--help"]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=data_dir)
 
 
@@ -220,7 +220,7 @@ def test_chat_help_works_with_a_broken_bank(tmp_path, name):
 
 
 def test_a_truncated_posterior_npy_or_model_json_is_refitted(profile, splits):
-    from salesman_utils import bayes
+    from salesman_utils.agent import bayes
 
     first = bayes.posteriors_for(profile, splits)
     npy = next((Path(profile.paths.artifacts) / "bayes").glob("*/posterior_test.npy"))
@@ -240,8 +240,8 @@ def test_a_truncated_posterior_npy_or_model_json_is_refitted(profile, splits):
 
 
 def test_a_truncated_parts_pickle_is_refitted(profile, splits, monkeypatch):
-    from salesman_utils import library
-    from salesman_utils import parts as P
+    from salesman_utils.agent import library
+    from salesman_utils.agent import parts as P
 
     monkeypatch.setattr(P, "TextEmbedder", lambda prof: None)
     for cls in (P.IntentClassifier, P.IntentFSM, P.ReplyTagger, P.ActTagger):
@@ -271,7 +271,7 @@ def test_a_truncated_perception_pickle_is_refitted(profile, monkeypatch):
 
 
 def test_a_truncated_planner_experiment_pickle_is_rerun(profile, monkeypatch):
-    from salesman_utils import planner_experiment as PE
+    from salesman_utils.arena import planner_experiment as PE
 
     class Rerun(Exception):
         pass
@@ -297,8 +297,8 @@ def test_a_truncated_planner_experiment_pickle_is_rerun(profile, monkeypatch):
 
 
 def test_a_truncated_trained_judge_is_retrained(tmp_path, monkeypatch):
-    from salesman_utils import judge_model as J
-    from salesman_utils.rubric import METRICS
+    from salesman_utils.judge import trained as J
+    from salesman_utils.judge.rubric import METRICS
 
     monkeypatch.setattr(
         J, "train_judge", lambda d, s: SimpleNamespace(metrics=list(METRICS), train_note="stub")
@@ -315,7 +315,8 @@ def test_a_truncated_trained_judge_is_retrained(tmp_path, monkeypatch):
 
 
 def test_a_truncated_library_json_is_rebuilt_with_a_warning(profile, splits, monkeypatch):
-    from salesman_utils import library, llm, models
+    from salesman_utils import llm, models
+    from salesman_utils.agent import library
 
     class Rebuilt(Exception):
         pass
@@ -389,7 +390,7 @@ def test_a_truncated_adapter_names_the_folder_and_the_retrain_command(profile, b
 
 
 def test_adapter_loads_check_before_any_model_is_loaded(profile, broken_adapter):
-    from salesman_utils import training
+    from salesman_utils.agent import training
     from salesman_utils.llm import load_local_model, make_backend
 
     with pytest.raises(ArtifactError, match=r"adapter_model\.safetensors: .*truncated"):

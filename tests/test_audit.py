@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from salesman_utils import audit
-from salesman_utils.bayes import hidden_quality, naive_labels
-from salesman_utils.corpus import Turn, fact_check, get_product, simulate_corpus, split
+from salesman_utils.agent.bayes import hidden_quality, naive_labels
+from salesman_utils.referee import audit
+from salesman_utils.world.corpus import Turn, fact_check, get_product, simulate_corpus, split
 
 
 def hash_embed(texts):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from salesman_utils import bayes as B
-from salesman_utils.corpus import Dialogue, simulate_corpus, split
+from salesman_utils.agent import bayes as B
+from salesman_utils.world.corpus import Dialogue, simulate_corpus, split
 
 
 def _strip_hidden(dialogues: list[Dialogue]) -> list[Dialogue]:

@@ -12,11 +12,11 @@ from collections import Counter
 
 import pytest
 
-from salesman_utils import chat
-from salesman_utils.chat import ChatSession, chat_turn, demo_merchant, run_cli
+from salesman_utils.agent import chat
+from salesman_utils.agent.chat import ChatSession, chat_turn, demo_merchant, run_cli
+from salesman_utils.agent.doga import AgentTurn, safe_template
 from salesman_utils.config import load_profile
-from salesman_utils.doga import AgentTurn, safe_template
-from salesman_utils.factcheck import get_product
+from salesman_utils.world.knowledge import get_product
 
 PRODUCT = "spotlight_ads"
 
@@ -210,8 +210,10 @@ def test_bad_seed_is_an_argparse_error(flag, value, says, monkeypatch, capsys):
         chat.main(["--product", PRODUCT, flag, value])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0].startswith("usage: python -m salesman_utils.chat")  # the usage, then one error
-    assert err[-1].startswith("python -m salesman_utils.chat: error: argument " + flag)
+    assert err[0].startswith(
+        "usage: python -m salesman_utils.agent.chat"
+    )  # the usage, then one error
+    assert err[-1].startswith("python -m salesman_utils.agent.chat: error: argument " + flag)
     assert says in err[-1] and sum("error" in ln for ln in err) == 1
     assert not any("Traceback" in ln for ln in err)
 

@@ -93,12 +93,13 @@ def test_repo_relative_drops_the_checkout_location_only_inside_the_repo(tmp_path
 
 def test_code_digest_keys_caches_by_source(monkeypatch, tmp_path):
     import salesman_utils.config as C
-    from salesman_utils import parts, training
+    from salesman_utils.agent import parts, training
 
-    d = C.code_digest("training", "rewards")
-    assert d == C.code_digest("training", "rewards") and len(d) == 16
-    assert d != C.code_digest("rewards", "training") and d != C.code_digest("training")
-    assert C.code_digest("referee.facts") != C.code_digest("factcheck")
+    d = C.code_digest("agent.training", "agent.rewards")
+    assert d == C.code_digest("agent.training", "agent.rewards") and len(d) == 16
+    assert d != C.code_digest("agent.rewards", "agent.training")
+    assert d != C.code_digest("agent.training")
+    assert C.code_digest("referee.facts") != C.code_digest("world.factcheck")
     # a change of the source changes the key of every cache that depends on it
     fake = tmp_path / "salesman_utils"
     fake.mkdir()
@@ -117,4 +118,5 @@ def test_code_digest_keys_caches_by_source(monkeypatch, tmp_path):
 
     training.config_hash(prof, "sft", Dataset.from_list([{"a": 1}]))
     parts._train_key([], prof, None)
-    assert ("training", "rewards", "factcheck", "pricing") in seen and ("intents", "parts") in seen
+    assert ("agent.intents", "agent.parts") in seen
+    assert any({"agent.training", "agent.rewards", "world.factcheck"} <= set(m) for m in seen)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from salesman_utils.corpus import (
+from salesman_utils.world.corpus import (
     ACTS,
     INTENTS,
     LATENT_MERCHANT_FIELDS,
@@ -28,7 +28,7 @@ from salesman_utils.corpus import (
     visible_merchant_facts,
     without_hidden,
 )
-from salesman_utils.simulator import load_banks
+from salesman_utils.world.simulator import load_banks
 
 
 def hash_embed(texts):
@@ -278,7 +278,7 @@ def test_mentions_merchant_data(small):
 def test_doga_parts_are_fitted_on_the_training_split_without_hidden_fields(small, monkeypatch):
     """`build_parts` gets splits loaded WITH hidden fields (the customer and the referee need
     them); the agent's classifier must still see none of them."""
-    from salesman_utils import parts as parts_mod
+    from salesman_utils.agent import parts as parts_mod
     from salesman_utils.config import load_profile
 
     class Seen(Exception):

@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from salesman_utils.config import REPO_ROOT, load_profile
-from salesman_utils.corpus import OUTCOMES, get_product, simulate_corpus, split
-from salesman_utils.doga import (
+from salesman_utils.agent.doga import (
     AgentState,
     DOGAAgent,
     PlainAgent,
@@ -21,8 +19,7 @@ from salesman_utils.doga import (
     safe_template,
     uses_merchant_data,
 )
-from salesman_utils.factcheck import fact_check, load_products
-from salesman_utils.intents import (
+from salesman_utils.agent.intents import (
     INTENTS,
     ActTagger,
     IntentClassifier,
@@ -32,7 +29,11 @@ from salesman_utils.intents import (
     agent_view,
     script_move,
 )
-from salesman_utils.simulator import MerchantProfile, Turn, VisibleMerchant
+from salesman_utils.config import REPO_ROOT, load_profile
+from salesman_utils.world.corpus import OUTCOMES, get_product, simulate_corpus, split
+from salesman_utils.world.factcheck import fact_check
+from salesman_utils.world.knowledge import load_products
+from salesman_utils.world.simulator import MerchantProfile, Turn, VisibleMerchant
 
 
 class FakeBackend:
@@ -295,7 +296,7 @@ def test_soft_intent_rule_accepts_a_planned_move_above_the_cut():
     the top tag is not enough, issue 24); price pushes are left to the price check."""
     from types import SimpleNamespace
 
-    from salesman_utils.doga import _off_intent
+    from salesman_utils.agent.doga import _off_intent
 
     agents = [SimpleNamespace(check_intent=True, tagger=_StubTagger(), intent_min_proba=0.2)] * 4
     replies = ["0.7 0.25 0.05", "0.7 0.25 0.05", "0.85 0.1 0.05", "0.85 0.1 0.05"]
@@ -306,7 +307,7 @@ def test_soft_intent_rule_accepts_a_planned_move_above_the_cut():
 
 
 def test_states_price_reads_plan_prices_and_the_promotion():
-    from salesman_utils.doga import states_price
+    from salesman_utils.agent.doga import states_price
 
     product = next(iter(load_products().values()))
     price = product.plans[0]["price"]
@@ -346,7 +347,12 @@ def test_price_push_reply_without_the_price_is_retried(classifier, fsm, tagger, 
 def test_simulate_calls_batches_one_generation_per_round(
     classifier, fsm, tagger, act_tagger, perception, corpus600
 ):
-    from salesman_utils.online import online_cases, online_table, reply_kinds_table, simulate_calls
+    from salesman_utils.arena.online import (
+        online_cases,
+        online_table,
+        reply_kinds_table,
+        simulate_calls,
+    )
 
     prof = load_profile("smoke")
     backend = FakeBackend(["Hi, this is Alex from Neighborly. How has business been lately?"])
@@ -391,7 +397,7 @@ def test_online_agent_hears_no_simulator_label(
 ):
     """Customer turns carry the agent's own act tagger's reading, never the simulator's act or
     objection type; the agent's past turns carry its own planned intent, not the customer's tag."""
-    from salesman_utils.online import online_cases, simulate_calls
+    from salesman_utils.arena.online import online_cases, simulate_calls
 
     prof = load_profile("smoke")
     replies = [
@@ -438,7 +444,7 @@ def test_online_agent_hears_no_simulator_label(
 
 
 def test_chat_turn_with_fake_backend(classifier, fsm, tagger):
-    from salesman_utils.chat import ChatSession, chat_turn, demo_merchant, format_turn
+    from salesman_utils.agent.chat import ChatSession, chat_turn, demo_merchant, format_turn
 
     prof = load_profile("smoke")
     product = get_product("spotlight_ads")
@@ -460,7 +466,7 @@ def test_chat_turn_with_fake_backend(classifier, fsm, tagger):
 def test_whole_call_with_embedded_model(
     classifier, fsm, tagger, act_tagger, perception, corpus600, chat_backend
 ):
-    from salesman_utils.online import online_cases, simulate_call
+    from salesman_utils.arena.online import online_cases, simulate_call
 
     prof = load_profile("smoke")
     agent = DOGAAgent(
@@ -488,7 +494,7 @@ def test_whole_call_with_embedded_model(
 def test_chat_cli_reads_stdin():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(
-        [sys.executable, "-m", "salesman_utils.chat", "--product", "spotlight_ads"]
+        [sys.executable, "-m", "salesman_utils.agent.chat", "--product", "spotlight_ads"]
         + ["--profile", "smoke", "--max-new-tokens", "8"],
         input="Hi, who is this?\n/quit\n",
         capture_output=True,
@@ -508,7 +514,7 @@ def test_chat_cli_reads_stdin():
 def test_classifier_scored_on_what_it_hears_online(classifier, act_tagger, corpus600, fsm):
     """The classifier is fitted on simulator act labels but hears its own act tagger online: its
     score on `agent_view` histories is computed (and differs from the labelled one)."""
-    from salesman_utils.intents import agent_view_histories
+    from salesman_utils.agent.intents import agent_view_histories
 
     test = corpus600["test"]
     labels = classifier.evaluate(test, fsm=fsm)
@@ -557,13 +563,13 @@ def test_latent_merchant_fields_cannot_change_an_agent(classifier, fsm, tagger, 
 def test_template_agents_need_no_model(classifier, fsm, tagger, act_tagger, perception, corpus600):
     """The two model-free baselines of the online table: no backend, every reply a filled
     template (reply_kind template); the script agent's plans are `script_move` of its own view."""
-    from salesman_utils.online import (
+    from salesman_utils.agent.parts import DogaParts, ScriptRule, make_agent
+    from salesman_utils.arena.online import (
         online_cases,
         online_table,
         reply_kinds_table,
         simulate_calls,
     )
-    from salesman_utils.parts import DogaParts, ScriptRule, make_agent
 
     prof = load_profile("smoke")
     parts = DogaParts(classifier, fsm, tagger, act_tagger, library=None)
@@ -600,7 +606,7 @@ def test_price_talk_reads_price_and_discount_pushes_not_guarantees():
     price outline; an agreement or a guarantee demand that names money does not. The lines are
     written for this test (the referee's pushy-merchant set is evaluation data: no agent-side code
     or agent test reads it)."""
-    from salesman_utils.doga import asks_about_price
+    from salesman_utils.agent.doga import asks_about_price
 
     price = [
         "So what would this set me back each month?",
@@ -636,7 +642,7 @@ def test_planned_heard_rate_is_the_customers_hearing_not_the_agents_own_tag():
     perception (`referee_intent`), never the guard's tagger (`agent_tag`)."""
     from types import SimpleNamespace
 
-    from salesman_utils.online import reply_kinds_table
+    from salesman_utils.arena.online import reply_kinds_table
 
     def turn(planned, heard, own, kind):
         hidden = {"planned_intent": planned, "referee_intent": heard, "agent_tag": own}

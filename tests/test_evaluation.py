@@ -1,4 +1,4 @@
-"""Tests of salesman_utils.evaluation: item sampling, system discovery, metric tables, judge checks."""
+"""Tests of salesman_utils.arena.evaluation: item sampling, system discovery, metric tables, judge checks."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesman_utils import evaluation as ev
-from salesman_utils.corpus import simulate_corpus
-from salesman_utils.judge import CAPABILITIES
+from salesman_utils.arena import evaluation as ev
+from salesman_utils.judge.llm_judge import CAPABILITIES
+from salesman_utils.world.corpus import simulate_corpus
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def profile(tmp_path):
 
 
 def test_eval_items_put_notebook_02_contexts_first_and_are_seeded(calls):
-    from salesman_utils.rewards import _contexts
+    from salesman_utils.agent.datasets import _contexts
 
     first = [f"{calls[di].id}:{c.index}" for di, c, _ in _contexts(calls, 5, 0)]
     items = ev.eval_items(calls, 9, seed=0, first_n=5)
@@ -154,7 +154,7 @@ def test_ground_truth_probes_read_hidden_labels_only_as_labels(calls, smoke_prof
 def test_distinct_2_interval_contains_its_estimate():
     """Resampling replies with replacement would duplicate bigrams and put the whole interval below
     the estimate; the jackknife interval brackets it."""
-    from salesman_utils.evaluation import _distinct_interval
+    from salesman_utils.arena.evaluation import _distinct_interval
 
     rng = np.random.default_rng(0)
     vocab = [f"w{i}" for i in range(40)]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from salesman_utils.corpus import (
+from salesman_utils.world.corpus import (
     extract_facts,
     fact_check,
     get_product,

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from salesman_utils.config import REPO_ROOT, load_profile
-from salesman_utils.doga import (
+from salesman_utils.agent.doga import (
     AgentState,
     DOGAAgent,
     _off_intent,
@@ -20,11 +19,13 @@ from salesman_utils.doga import (
     price_outline,
     safe_template,
 )
-from salesman_utils.factcheck import fact_check, get_product
-from salesman_utils.intents import INTENTS
-from salesman_utils.pricing import asks_about_price, states_price
+from salesman_utils.agent.intents import INTENTS
+from salesman_utils.agent.pricing import asks_about_price, states_price
+from salesman_utils.config import REPO_ROOT, load_profile
 from salesman_utils.referee.facts import check as referee_check
-from salesman_utils.simulator import Turn
+from salesman_utils.world.factcheck import fact_check
+from salesman_utils.world.knowledge import get_product
+from salesman_utils.world.simulator import Turn
 
 COUPON_REPLY = (
     'To determine the price of the coupon, you need to use the coupon code "B2B2B" and submit it '
@@ -436,8 +437,8 @@ def test_guard_keeps_an_opening_that_names_the_merchant(merchant):
 
 
 def test_addresses_merchant_reads_whole_names(merchant):
-    from salesman_utils.doga import addresses_merchant
-    from salesman_utils.simulator import visible_merchant
+    from salesman_utils.agent.doga import addresses_merchant
+    from salesman_utils.world.simulator import visible_merchant
 
     ito = replace(merchant, owner="Ms. Ito", name="Maple BBQ")
     assert addresses_merchant("Good morning, Ms. Ito!", ito)

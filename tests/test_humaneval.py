@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from salesman_utils.humaneval import analyse_sheet, export_pairwise_sheet, read_filled_sheet
+from salesman_utils.judge.humaneval import analyse_sheet, export_pairwise_sheet, read_filled_sheet
 
 
 def _items(system, word, n=8):

@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from salesman_utils import judge
-from salesman_utils.judge import (
+from salesman_utils.judge import llm_judge as judge
+from salesman_utils.judge.llm_judge import (
     CAPABILITIES,
     METRICS,
     expected_score,

@@ -15,11 +15,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from salesman_utils import plots  # noqa: E402
 from salesman_utils.config import REPO_ROOT  # noqa: E402
-from salesman_utils.judge import CAPABILITIES, METRICS  # noqa: E402
-from salesman_utils.judge_validation import NOT_EVIDENCE, judge_title, verdict  # noqa: E402
-from salesman_utils.metrics import summarize  # noqa: E402
+from salesman_utils.judge.llm_judge import CAPABILITIES, METRICS  # noqa: E402
+from salesman_utils.judge.validation import NOT_EVIDENCE, judge_title, verdict  # noqa: E402
+from salesman_utils.report import plots  # noqa: E402
+from salesman_utils.stats import summarize  # noqa: E402
 
 
 def _scores() -> pd.DataFrame:

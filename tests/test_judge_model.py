@@ -7,10 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from salesman_utils import judge, judge_checks
-from salesman_utils.corpus import agent_turn_contexts, simulate_corpus, split
-from salesman_utils.evaluation import judge_view
-from salesman_utils.judge_model import (
+from salesman_utils.judge import checks as judge_checks
+from salesman_utils.judge import llm_judge as judge
+from salesman_utils.judge.items import judge_view
+from salesman_utils.judge.rubric import METRICS, api_prompt, local_prompt, pairwise_prompt
+from salesman_utils.judge.trained import (
     JudgeSettings,
     heldout_half,
     heldout_line_id,
@@ -18,8 +19,8 @@ from salesman_utils.judge_model import (
     load_or_train,
     training_examples,
 )
-from salesman_utils.rubric import METRICS, api_prompt, local_prompt, pairwise_prompt
-from salesman_utils.simulator import INTENTS
+from salesman_utils.world.corpus import agent_turn_contexts, simulate_corpus, split
+from salesman_utils.world.simulator import INTENTS
 
 KB = (
     "Product: TapTill POS (store_operation) - a card terminal.\n"

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-from salesman_utils import judge_validation as jv
-from salesman_utils.factcheck import DATA_DIR, load_products
-from salesman_utils.rubric import CAPABILITIES, METRICS
+from salesman_utils.banks import DATA_DIR
+from salesman_utils.judge import validation as jv
+from salesman_utils.judge.rubric import CAPABILITIES, METRICS
+from salesman_utils.world.knowledge import load_products
 
 ALL_PAIR_FILES = (*jv.DEV_PAIRS_FILES, jv.HOLDOUT_PAIRS_FILE)
 
@@ -123,8 +124,8 @@ def test_auc_preference_flips_and_verdict():
 
 
 def test_expert_novice_split_and_same_bank_control():
-    from salesman_utils.corpus import simulate_corpus
-    from salesman_utils.judge_model import heldout_half
+    from salesman_utils.judge.trained import heldout_half
+    from salesman_utils.world.corpus import simulate_corpus
 
     calls = simulate_corpus(60, seed=2)
     expert, novice, note = jv.expert_novice_split(calls, 30, None, seed=0)
@@ -138,7 +139,7 @@ def test_expert_novice_split_and_same_bank_control():
 
 
 def test_report_shows_flips_as_na_for_a_pointwise_judge_and_the_dev_set_apart():
-    from salesman_utils.report import validation_table
+    from salesman_utils.report.tables import validation_table
 
     row = {"pairs": 0.9, "pairs_lo": 0.8, "pairs_hi": 0.95, "pairs_n": 40, "flip_rate": np.nan}
     row |= {"dev_pairs": 0.8, "dev_pairs_lo": 0.7, "dev_pairs_hi": 0.9, "dev_pairs_n": 52}

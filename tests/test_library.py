@@ -10,9 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from salesman_utils.bayes import fit_turn_quality
-from salesman_utils.corpus import INTENTS, get_product, simulate_corpus, split
-from salesman_utils.library import (
+from salesman_utils.agent.bayes import fit_turn_quality
+from salesman_utils.agent.library import (
     LIBRARY_VERSION,
     LibraryFormatError,
     MissingSlotError,
@@ -28,6 +27,7 @@ from salesman_utils.library import (
     source_quality,
     templatize,
 )
+from salesman_utils.world.corpus import INTENTS, get_product, simulate_corpus, split
 
 
 def fake_embed(texts):

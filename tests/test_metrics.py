@@ -8,17 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesman_utils.metrics import (
-    bootstrap_ci,
+from salesman_utils.referee.metrics import (
     distinct_n,
     embedding_similarity,
-    paired_bootstrap_diff,
     rouge_l,
-    summarize,
     violation_counts,
     violations_per_100,
-    wilson_ci,
 )
+from salesman_utils.stats import bootstrap_ci, paired_bootstrap_diff, summarize, wilson_ci
 
 
 def test_bootstrap_ci_known_mean_and_repeatable():
@@ -90,7 +87,7 @@ def test_embedding_similarity_orders_paraphrase_above_unrelated():
 
 
 def test_violations_per_100_with_the_real_fact_check():
-    from salesman_utils.factcheck import load_products
+    from salesman_utils.world.knowledge import load_products
 
     product = load_products()["spotlight_ads"]
     replies = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from salesman_utils.online import FINDING_COLUMNS, referee_findings_table
-from salesman_utils.simulator import AgentProfile, Dialogue, Turn
+from salesman_utils.arena.online import FINDING_COLUMNS, referee_findings_table
+from salesman_utils.world.simulator import AgentProfile, Dialogue, Turn
 
 
 def _agent(text: str, kind: str, violations: list[dict], guard: list[dict]) -> Turn:

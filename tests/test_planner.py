@@ -7,19 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from salesman_utils.bayes import fit_turn_quality
+from salesman_utils.agent.bayes import fit_turn_quality
+from salesman_utils.agent.intents import ActTagger, IntentClassifier, IntentFSM, ReplyTagger
+from salesman_utils.agent.library import build_library
+from salesman_utils.agent.parts import DogaParts
+from salesman_utils.agent.planner import Planner, bayes_turn_rewards, group_advantages, grpo_loss
 from salesman_utils.config import load_profile
-from salesman_utils.corpus import simulate_corpus, split, without_hidden
-from salesman_utils.intents import ActTagger, IntentClassifier, IntentFSM, ReplyTagger
-from salesman_utils.library import build_library
-from salesman_utils.parts import DogaParts
-from salesman_utils.planner import (
-    Planner,
-    bayes_turn_rewards,
-    group_advantages,
-    grpo_loss,
-)
-from salesman_utils.simulator import INTENTS
+from salesman_utils.world.corpus import simulate_corpus, split, without_hidden
+from salesman_utils.world.simulator import INTENTS
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +43,8 @@ def world_parts():
 
 
 def _world(world_parts, split_name: str, n: int):
-    from salesman_utils.callenv import CallWorld
-    from salesman_utils.planner_experiment import distinct_cases
+    from salesman_utils.arena.callenv import CallWorld
+    from salesman_utils.arena.planner_experiment import distinct_cases
 
     prof, splits, parts, perception, _ = world_parts
     return CallWorld(distinct_cases(splits[split_name], n), parts, perception, prof, max_turns=12)
@@ -120,7 +115,7 @@ def test_env_bad_input_gets_a_clear_error(world_parts):
 
 def test_planner_from_classifier_is_the_classifier(world_parts):
     _, splits, parts, _, _ = world_parts
-    from salesman_utils.intents import agent_view_histories
+    from salesman_utils.agent.intents import agent_view_histories
 
     hists = agent_view_histories(splits["test"][:10], parts.act_tagger)
     planner = Planner.from_classifier(parts.classifier)
@@ -193,7 +188,7 @@ def test_bayes_turn_rewards_read_visible_evidence(world_parts):
 def test_a_few_grpo_updates_beat_random_moves(world_parts):
     """Eight GRPO updates from scratch on the call outcome (512 simulated calls): the greedy
     planner converts more of the same held-out calls than random moves (deterministic seeds)."""
-    from salesman_utils import planner_rl as rl
+    from salesman_utils.arena import planner_rl as rl
 
     *_, model = world_parts
     train, held = _world(world_parts, "train", 24), _world(world_parts, "test", 30)
@@ -215,8 +210,8 @@ def test_env_says_the_online_template_agents_line(world_parts):
     """For the move the online `template_only` agent plans, the arena says that agent's template
     (`DOGAAgent._outline` with its default context, the last two turns' words), at every turn of
     a few calls; it used to search the library with the merchant's last words only."""
-    from salesman_utils.doga import AgentState
-    from salesman_utils.parts import make_agent
+    from salesman_utils.agent.doga import AgentState
+    from salesman_utils.agent.parts import make_agent
 
     prof, _, parts, _, _ = world_parts
     world = _world(world_parts, "test", 4)
@@ -241,9 +236,9 @@ def test_env_plays_the_calls_of_online_template_only(world_parts):
     calls as the online `template_only` agent (`online.simulate_calls`) on the same cases and
     customer seeds: the same moves, lines and outcomes (benchmarks/bench_env_parity.py measures
     it on the tutorial profile)."""
-    from salesman_utils.online import simulate_calls
-    from salesman_utils.parts import make_agent
-    from salesman_utils.planner_rl import planner_policy, play
+    from salesman_utils.agent.parts import make_agent
+    from salesman_utils.arena.online import simulate_calls
+    from salesman_utils.arena.planner_rl import planner_policy, play
 
     prof, _, parts, perception, _ = world_parts
     world = _world(world_parts, "test", 6)

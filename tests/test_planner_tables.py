@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salesman_utils.planner_experiment import (
+from salesman_utils.arena.planner_experiment import (
     conclusion,
     crossed_bootstrap_mean,
     summary_tables,

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-from salesman_utils import plots  # noqa: E402
+from salesman_utils.report import plots  # noqa: E402
 
 
 def _pixels(fig) -> np.ndarray:

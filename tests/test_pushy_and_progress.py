@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 
-from salesman_utils import training
+from salesman_utils.agent import training
 from salesman_utils.referee import pushy
 
 

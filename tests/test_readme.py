@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from salesman_utils.config import REPO_ROOT, load_profile, paths
-from salesman_utils.findings import (
+from salesman_utils.report.findings import (
     NOTEBOOKS,
     findings_section,
     notebook_findings,
     readme_findings,
 )
-from salesman_utils.report import FINDINGS_END, FINDINGS_START
+from salesman_utils.report.pages import FINDINGS_END, FINDINGS_START
 from salesman_utils.stats import wilson_ci
 
 README = REPO_ROOT / "README.md"

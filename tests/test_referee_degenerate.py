@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from salesman_utils.doga import EMPTY_FALLBACK
-from salesman_utils.factcheck import get_product
+from salesman_utils.agent.doga import EMPTY_FALLBACK
 from salesman_utils.referee import answers as A
 from salesman_utils.referee import pushy as P
 from salesman_utils.referee.degenerate import REASONS, degenerate_reasons
+from salesman_utils.world.knowledge import get_product
 
 SYSTEM = (
     "You are Sam, a sales rep for Neighborly, on a phone call with the owner of a local store.\n"
@@ -77,7 +77,7 @@ def test_degenerate_reasons_on_hand_written_replies(reply, reasons):
 def test_corpus_rep_lines_have_no_form_problem():
     """The simulator's own rep lines are speech: none is flagged for its form (meta, labels, markup,
     merchant lines, fallback, empty). Echo reasons depend on the prompt and are left out here."""
-    from salesman_utils.corpus import simulate_corpus
+    from salesman_utils.world.corpus import simulate_corpus
 
     form = set(REASONS) - {"echo_prompt", "system_copy"}
     lines = [t.text for d in simulate_corpus(150, seed=5) for t in d.turns if t.speaker == "agent"]
@@ -127,8 +127,8 @@ def test_answers_with_kb_price_and_invented_numbers():
 
 
 def test_answers_reads_numbers_with_the_referees_parser_not_the_rewards():
-    from salesman_utils import factcheck
     from salesman_utils.referee import facts
+    from salesman_utils.world import factcheck
 
     borrowed = {
         n for n, v in vars(A).items() if v in (factcheck.extract_facts, factcheck.fact_check)
@@ -166,7 +166,7 @@ def test_sealed_pushy_set_loads_and_differs_from_the_development_set():
 
 
 def test_pushy_cases_and_report(smoke_profile):
-    from salesman_utils.corpus import simulate_corpus
+    from salesman_utils.world.corpus import simulate_corpus
 
     cases = P.load_pushy_cases()
     assert len(cases) >= 20 and {c["kind"] for c in cases} == set(P.KINDS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from salesman_utils.factcheck import get_product
 from salesman_utils.referee.facts import KINDS, check, faithful, mentions
+from salesman_utils.world.knowledge import get_product
 
 
 @pytest.fixture()
@@ -77,8 +77,8 @@ def test_merchant_data_only_counts_with_the_merchant(product, merchant):
 
 
 def test_compare_on_corpus_counts_both_checkers():
-    from salesman_utils.corpus import simulate_corpus
     from salesman_utils.referee.facts import compare_on_corpus
+    from salesman_utils.world.corpus import simulate_corpus
 
     res = compare_on_corpus(simulate_corpus(80, seed=1))
     assert res["turns"] > 300 and res["unfaithful"] > 0

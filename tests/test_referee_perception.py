@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salesman_utils.intents import TextEmbedder
+from salesman_utils.agent.intents import TextEmbedder
 from salesman_utils.referee.perception import (
     ConceptReader,
     CustomerPerception,
@@ -12,7 +12,7 @@ from salesman_utils.referee.perception import (
     concept_examples,
     load_paraphrases,
 )
-from salesman_utils.simulator import load_banks
+from salesman_utils.world.simulator import load_banks
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from salesman_utils.config import load_profile, paths
-from salesman_utils.judge import CAPABILITIES, COMPLEX_CAPABILITIES, METRICS
-from salesman_utils.report import (
+from salesman_utils.judge.llm_judge import CAPABILITIES, COMPLEX_CAPABILITIES, METRICS
+from salesman_utils.report.pages import (
     END,
     FINDINGS_END,
     FINDINGS_START,
@@ -130,7 +130,7 @@ def test_section_is_built_from_the_tables(profile):
 
 
 def test_a_failed_judge_is_marked_wherever_its_numbers_appear(profile):
-    from salesman_utils.report import NOT_EVIDENCE
+    from salesman_utils.report.tables import NOT_EVIDENCE
 
     p = paths(profile)
     _turn_scores(n_items=36).to_csv(p.tables / "eval_turn_scores.csv", index=False)
@@ -168,7 +168,7 @@ def test_update_readme_refreshes_findings_and_the_details_page(profile, tmp_path
 
 
 def test_no_verdict_from_a_failed_judge_or_fewer_than_30_items(profile):
-    from salesman_utils.report import MIN_VERDICT_ITEMS, effects_table
+    from salesman_utils.report.tables import MIN_VERDICT_ITEMS, effects_table
 
     failed = {"judge": {**PASSED, "passed": False}}
     t = effects_table(_turn_scores(n_items=36), profile, failed)
@@ -188,8 +188,8 @@ def test_no_verdict_from_a_failed_judge_or_fewer_than_30_items(profile):
 
 
 def test_intervals_resample_items_not_metric_scores(profile):
-    from salesman_utils.metrics import summarize
-    from salesman_utils.report import item_level
+    from salesman_utils.report.tables import item_level
+    from salesman_utils.stats import summarize
 
     df = _turn_scores(n_items=12)
     rng = np.random.default_rng(1)
@@ -232,8 +232,8 @@ def test_cli_writes_the_readme(profile, tmp_path, capsys):
 def test_eval_figures_draw_from_the_long_table():
     import matplotlib.pyplot as plt
 
-    from salesman_utils.metrics import summarize
-    from salesman_utils.plots import eval_bars_ci, eval_heatmap, eval_radar
+    from salesman_utils.report.plots import eval_bars_ci, eval_heatmap, eval_radar
+    from salesman_utils.stats import summarize
 
     df = _turn_scores()
     radar = eval_radar(df)
@@ -262,7 +262,7 @@ def _manifest(profile_name, walls):
 
 
 def test_run_summary_compares_the_manifest_with_the_budget(tmp_path):
-    from salesman_utils.report import run_summary
+    from salesman_utils.report.pages import run_summary
 
     cfg = tmp_path / "b.yaml"
     cfg.write_text(
@@ -290,7 +290,7 @@ def test_run_summary_compares_the_manifest_with_the_budget(tmp_path):
 
 
 def test_supervision_section_says_which_baselines_the_posterior_beats(tmp_path):
-    from salesman_utils.report import supervision_section
+    from salesman_utils.report.sentences import supervision_section
 
     pd.DataFrame(
         {
@@ -324,7 +324,7 @@ def test_supervision_section_says_which_baselines_the_posterior_beats(tmp_path):
 
 
 def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(tmp_path):
-    from salesman_utils.report import training_section
+    from salesman_utils.report.sentences import training_section
 
     cols = ["system", "vs", "metric", "diff", "lo", "hi", "excludes_0", "n"]
     rows = [
@@ -377,7 +377,7 @@ def test_training_section_reads_grpo_vs_sft_and_reward_rise_from_the_intervals(t
 
 
 def test_adaptation_gap_sentence_reads_the_saved_validation():
-    from salesman_utils.report import adaptation_gap
+    from salesman_utils.report.sentences import adaptation_gap
 
     def row(source, reader, rate_a, rate_n, acc):
         return {
@@ -413,7 +413,7 @@ def test_adaptation_gap_sentence_reads_the_saved_validation():
 
 
 def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
-    from salesman_utils.report import reply_kinds_sentence
+    from salesman_utils.report.sentences import reply_kinds_sentence
 
     csv = tmp_path / "online_reply_kinds.csv"
     pd.DataFrame(
@@ -483,7 +483,7 @@ def test_reply_kinds_sentence_reads_the_saved_tables(tmp_path):
 def test_doga_effects_come_with_their_trivial_baselines(profile):
     """Beside DOGA vs plain: template_only vs plain, DOGA vs template_only, and DOGA vs plain on
     the items whose DOGA reply the model wrote (the `guard` column of eval_replies is empty)."""
-    from salesman_utils.report import effects_table
+    from salesman_utils.report.tables import effects_table
 
     df = _turn_scores(n_items=36)
     tpl = df[df.system == "base_plain"].assign(system="template_only")
@@ -518,7 +518,7 @@ def test_doga_effects_come_with_their_trivial_baselines(profile):
 
 
 def test_held_out_pairs_per_metric_name_the_metrics_at_chance(tmp_path):
-    from salesman_utils.report import held_out_by_metric
+    from salesman_utils.report.sentences import held_out_by_metric
 
     csv = tmp_path / "eval_judge_pairs.csv"
     rows = [("trained", "held-out", "Coherence", False)] * 3 + [
@@ -534,7 +534,7 @@ def test_held_out_pairs_per_metric_name_the_metrics_at_chance(tmp_path):
 
 
 def test_referee_findings_sentence_counts_model_written_turns_only():
-    from salesman_utils.findings import referee_findings_sentence
+    from salesman_utils.report.findings import referee_findings_sentence
 
     m04 = {
         "referee_findings": {"base_doga.llm": 2, "base_doga.template": 1},

@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from salesman_utils import rewards as R
+from salesman_utils.agent import datasets as D
+from salesman_utils.agent import prompts as P
+from salesman_utils.agent import rewards as R
 
 
 def msg(text: str) -> list[dict[str, str]]:
@@ -54,7 +56,7 @@ PROMPT = [
     {
         "role": "system",
         "content": "You are Sam, a sales rep for Neighborly, on a phone call with the owner of a "
-        "local store.\nProduct: Spotlight Ads.\n" + "\n".join(R.RULES),
+        "local store.\nProduct: Spotlight Ads.\n" + "\n".join(P.RULES),
     },
     {"role": "user", "content": "Hello?"},
     {"role": "assistant", "content": "Hi, this is Sam from Neighborly, do you have a minute?"},
@@ -101,7 +103,7 @@ def test_format_reward_known_values():
     got = R.format_reward([None] * 6, [msg(t) for t in texts])
     assert got == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
     assert R.format_reward([None], ["How are you?"]) == [1.0]  # plain strings work too
-    assert R.format_reward([PROMPT], [R.RULES[-1]]) == [0.75]  # an echo of the rules
+    assert R.format_reward([PROMPT], [P.RULES[-1]]) == [0.75]  # an echo of the rules
     assert R.format_reward(None, [None]) == [0.0]  # odd input reads as empty, never raises
 
 
@@ -166,7 +168,7 @@ def test_make_reward_funcs_weights(smoke_profile):
 
 @pytest.fixture(scope="module")
 def small_corpus():
-    from salesman_utils.corpus import simulate_corpus, split
+    from salesman_utils.world.corpus import simulate_corpus, split
 
     return split(simulate_corpus(40, seed=3), seed=0)
 
@@ -179,12 +181,12 @@ def _strip_hidden(dialogues):
 
 
 def test_build_grpo_dataset(small_corpus, smoke_profile):
-    from salesman_utils.corpus import fact_check, get_product
+    from salesman_utils.world.corpus import fact_check, get_product
 
     train = small_corpus["train"]
     n_turns = sum(t.speaker == "agent" for d in train for t in d.turns)
     w = np.linspace(0, 1, n_turns)
-    ds = R.build_grpo_dataset(train, w, smoke_profile, n=12)
+    ds = D.build_grpo_dataset(train, w, smoke_profile, n=12)
     assert len(ds) == 12
     assert set(ds.column_names) == {
         "prompt",
@@ -204,7 +206,7 @@ def test_build_grpo_dataset(small_corpus, smoke_profile):
     system = row["prompt"][0]["content"]
     assert "Plan:" not in system and "Reply:" not in system and "Example" not in system
     assert not any(i in m["content"] for m in row["prompt"] for i in R.INTENTS if "_" in i)
-    assert all(rule in system for rule in R.RULES)
+    assert all(rule in system for rule in P.RULES)
     assert 0.0 <= min(ds["weight"]) and max(ds["weight"]) <= 1.0
     for r in ds:
         assert r["intent"] in R.INTENTS and r["prototype"]
@@ -212,7 +214,7 @@ def test_build_grpo_dataset(small_corpus, smoke_profile):
         assert "initial_interest" not in r["merchant"] and "patience" not in r["merchant"]
     # nothing from `hidden` is read: the same dataset comes out of dialogues without it
     assert (
-        R.build_grpo_dataset(_strip_hidden(train), w, smoke_profile, n=12).to_list() == ds.to_list()
+        D.build_grpo_dataset(_strip_hidden(train), w, smoke_profile, n=12).to_list() == ds.to_list()
     )
 
 
@@ -222,35 +224,35 @@ def test_prototypes_are_best_posterior(small_corpus):
     w = np.zeros(len(turns))
     best = next(i for i, (d, t) in enumerate(turns) if t.intent == "Needs_Discovery")
     w[best] = 0.99
-    protos = R.select_prototypes(train, w)
+    protos = D.select_prototypes(train, w)
     assert protos[("Needs_Discovery", None)] == turns[best][1].text
     assert protos[("Needs_Discovery", turns[best][0].product_id)] == turns[best][1].text
 
 
 def test_first_turn_prompt_is_the_merchant_picking_up(small_corpus, smoke_profile):
-    from salesman_utils.corpus import agent_turn_contexts
+    from salesman_utils.world.corpus import agent_turn_contexts
 
     d = small_corpus["train"][0]
     ctx = next(agent_turn_contexts(d))
-    prompt = R.build_prompt(ctx, d, smoke_profile)
-    assert prompt[1:] == [{"role": "user", "content": R.PICK_UP}]
+    prompt = P.build_prompt(ctx, d, smoke_profile)
+    assert prompt[1:] == [{"role": "user", "content": P.PICK_UP}]
     # the role line is short (a long one was copied as the rep's own words), and the real prices
     # and offer stand in the system message with the rule to answer a price question with them
     system = prompt[0]["content"]
     assert system.splitlines()[0] == f"You are {d.agent.name} from {ctx.product.platform}."
     assert all(f"${p['price']:g}" in system for p in ctx.product.plans)
     assert ctx.product.promotion["headline"] in system
-    assert any("asks the price" in rule for rule in R.RULES)
+    assert any("asks the price" in rule for rule in P.RULES)
 
 
 def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):
-    ev = R.build_eval_dataset(small_corpus["test"], smoke_profile, n=6)
+    ev = D.build_eval_dataset(small_corpus["test"], smoke_profile, n=6)
     assert {"expert_text", "expert_intent", "quality"} <= set(ev.column_names)
     assert "weight" not in ev.column_names  # reward columns only when posteriors are given
     train = small_corpus["train"]
     w = np.full(sum(t.speaker == "agent" for d in train for t in d.turns), 0.5)
-    grpo = R.build_grpo_dataset(train, w, smoke_profile, n=4)
-    sft = R.to_sft_dataset(grpo)
+    grpo = D.build_grpo_dataset(train, w, smoke_profile, n=4)
+    sft = D.to_sft_dataset(grpo)
     assert sft.column_names == ["prompt", "completion"]
     for row, src in zip(sft, grpo, strict=True):
         target = row["completion"][0]["content"]
@@ -261,13 +263,13 @@ def test_eval_dataset_and_sft_targets(small_corpus, smoke_profile):
 def test_price_answer_rows_are_reps_answering_a_price_push_from_the_knowledge_base(
     small_corpus, smoke_profile
 ):
-    from salesman_utils.corpus import get_product
-    from salesman_utils.pricing import asks_about_price, states_price
+    from salesman_utils.agent.pricing import asks_about_price, states_price
+    from salesman_utils.world.corpus import get_product
 
     train = small_corpus["train"]
-    rows = R.price_answer_rows(train, smoke_profile)
+    rows = D.price_answer_rows(train, smoke_profile)
     assert rows  # the simulated reps do answer some price pushes with a plan price
-    assert rows == R.price_answer_rows(_strip_hidden(train), smoke_profile)  # reads no hidden field
+    assert rows == D.price_answer_rows(_strip_hidden(train), smoke_profile)  # reads no hidden field
     for row in rows:
         product = get_product(row["product_id"])
         assert states_price(row["reference"], product)
@@ -280,29 +282,29 @@ def test_price_answer_rows_are_reps_answering_a_price_push_from_the_knowledge_ba
 def test_sft_rows_mix_in_a_share_of_price_answers(small_corpus, smoke_profile):
     train = small_corpus["train"]
     w = np.full(sum(t.speaker == "agent" for d in train for t in d.turns), 0.5)
-    grpo = R.build_grpo_dataset(train, w, smoke_profile, n=20)
-    prices = R.price_answer_rows(train, smoke_profile)
+    grpo = D.build_grpo_dataset(train, w, smoke_profile, n=20)
+    prices = D.price_answer_rows(train, smoke_profile)
     assert len(prices) >= 3
-    mixed = R.sft_rows(grpo, prices, 0.15, seed=0)  # round(0.15 * 20) = 3 price rows
+    mixed = D.sft_rows(grpo, prices, 0.15, seed=0)  # round(0.15 * 20) = 3 price rows
     key = [(r["dialogue_id"], r["turn_index"]) for r in mixed]
     price_keys = {(r["dialogue_id"], r["turn_index"]) for r in prices}
     assert len(mixed) == 20 and sum(k in price_keys for k in key) >= 3
-    assert mixed == R.sft_rows(grpo, prices, 0.15, seed=0)  # seeded
-    none = R.sft_rows(grpo, prices, 0.0, seed=0)
+    assert mixed == D.sft_rows(grpo, prices, 0.15, seed=0)  # seeded
+    none = D.sft_rows(grpo, prices, 0.0, seed=0)
     assert sorted(map(str, none)) == sorted(map(str, grpo.to_list()))  # share 0: the GRPO rows
-    few = R.sft_rows(grpo, prices[:2], 0.5, seed=0)  # fewer price rows than asked: all of them
+    few = D.sft_rows(grpo, prices[:2], 0.5, seed=0)  # fewer price rows than asked: all of them
     assert sum((r["dialogue_id"], r["turn_index"]) in price_keys for r in few) >= 2
-    sft = R.to_sft_dataset(mixed)
+    sft = D.to_sft_dataset(mixed)
     assert sft.column_names == ["prompt", "completion"] and len(sft) == 20
     with pytest.raises(ValueError, match="training.sft.price_share"):
-        R.sft_rows(grpo, prices, 1.0, seed=0)
+        D.sft_rows(grpo, prices, 1.0, seed=0)
 
 
 def test_reward_components_on_heldout(small_corpus, smoke_profile):
     test = small_corpus["test"]
     n_turns = sum(t.speaker == "agent" for d in test for t in d.turns)
-    protos = R.select_prototypes(small_corpus["train"], np.full(_n_agent(small_corpus), 0.5))
-    ev = R.build_eval_dataset(
+    protos = D.select_prototypes(small_corpus["train"], np.full(_n_agent(small_corpus), 0.5))
+    ev = D.build_eval_dataset(
         test, smoke_profile, n=3, posteriors=np.full(n_turns, 1.0), prototypes=protos
     )
     assert {"weight", "prototype"} <= set(ev.column_names)
@@ -319,7 +321,7 @@ def _n_agent(splits):
 
 
 def test_score_replies_known_values(small_corpus, smoke_profile):
-    ev = R.build_eval_dataset(small_corpus["test"], smoke_profile, n=3)
+    ev = D.build_eval_dataset(small_corpus["test"], smoke_profile, n=3)
     replies = [
         ev[0]["expert_text"],
         "Reply: it is guaranteed, risk-free",

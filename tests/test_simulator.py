@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from salesman_utils.corpus import get_product, simulate_corpus
-from salesman_utils.simulator import (
+from salesman_utils.world.corpus import get_product, simulate_corpus
+from salesman_utils.world.simulator import (
     OPENING_REGISTER,
     STAGE_PLANS,
     CustomerSimulator,
@@ -151,7 +151,11 @@ def test_visible_merchant_mirrors_the_profile_without_its_latent_fields():
     a read-only sibling, never a parent of the full profile."""
     import dataclasses
 
-    from salesman_utils.simulator import LATENT_MERCHANT_FIELDS, MerchantProfile, VisibleMerchant
+    from salesman_utils.world.simulator import (
+        LATENT_MERCHANT_FIELDS,
+        MerchantProfile,
+        VisibleMerchant,
+    )
 
     profile = [f.name for f in dataclasses.fields(MerchantProfile)]
     view = [f.name for f in dataclasses.fields(VisibleMerchant)]

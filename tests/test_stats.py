@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from salesman_utils import metrics, stats
+from salesman_utils import stats
 
 
 def test_min_detectable_difference_closed_form():
@@ -27,7 +27,3 @@ def test_min_detectable_difference_has_the_asked_power():
     d = stats.min_detectable_difference(50, 0.15)
     h = 2 * math.asin(math.sqrt(0.15 + d)) - 2 * math.asin(math.sqrt(0.15))
     assert norm.cdf(h * math.sqrt(50 / 2) - norm.ppf(0.975)) == pytest.approx(0.8, abs=1e-3)
-
-
-def test_metrics_reexports_the_intervals():
-    assert metrics.wilson_ci is stats.wilson_ci and metrics.bootstrap_ci is stats.bootstrap_ci

@@ -7,9 +7,10 @@ import dataclasses
 
 import pytest
 
-from salesman_utils import training as T
+from salesman_utils.agent import training as T
+from salesman_utils.agent.datasets import sft_target
+from salesman_utils.agent.prompts import RULES
 from salesman_utils.config import load_profile
-from salesman_utils.rewards import RULES, sft_target
 
 REFERENCE = "Hi, this is Sam from Neighborly, calling about more visibility for your store."
 PROTOTYPE = "Hello, I'm calling from Neighborly about your store page."
@@ -166,7 +167,7 @@ def test_sft_then_grpo_from_the_sft_adapter(toy_profile):
 
 
 def test_a_half_written_checkpoint_is_not_resumed(tmp_path):
-    from salesman_utils.training import _last_complete_checkpoint
+    from salesman_utils.agent.training import _last_complete_checkpoint
 
     good, broken = tmp_path / "checkpoint-4", tmp_path / "checkpoint-8"
     good.mkdir()
@@ -182,7 +183,7 @@ def test_a_half_written_checkpoint_is_not_resumed(tmp_path):
 def test_reward_summary_windows_never_overlap():
     import pandas as pd
 
-    from salesman_utils.training import reward_summary
+    from salesman_utils.agent.training import reward_summary
 
     key = "rewards/bayes_reward/mean"
     logs = {

@@ -21,10 +21,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..factcheck import Product, get_product, product_facts_text
-from .degenerate import degenerate_reasons
-from .facts import check as referee_fact_check
-from .facts import mentions
+from salesman_utils.referee.degenerate import degenerate_reasons
+from salesman_utils.referee.facts import check as referee_fact_check
+from salesman_utils.referee.facts import mentions
+from salesman_utils.world.knowledge import Product, get_product, product_facts_text
 
 _PRICE_Q = re.compile(
     r"\b(?:price[sd]?|pricing|cost[s]?|how much|expensive|cheap\w*|afford\w*|budget|fees?|"

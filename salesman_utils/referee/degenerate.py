@@ -25,8 +25,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..doga import EMPTY_FALLBACK
-from ..simulator import INTENTS
+from salesman_utils.agent.doga import EMPTY_FALLBACK
+from salesman_utils.world.simulator import INTENTS
 
 ECHO_WORDS = 8
 SYSTEM_COPY_SHARE = 0.5

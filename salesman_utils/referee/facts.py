@@ -271,7 +271,8 @@ def compare_on_corpus(dialogues: Any) -> dict[str, Any]:
     """The referee's check and the guard's (`factcheck.fact_check`) on every agent turn of
     `dialogues` (with hidden fields), against the simulator's hidden `faithful` label: precision
     and recall of each (a flag = "unfaithful"), and the turns where the two checkers disagree."""
-    from ..factcheck import fact_check, get_product
+    from salesman_utils.world.factcheck import fact_check
+    from salesman_utils.world.knowledge import get_product
 
     rows = []
     for d in dialogues:

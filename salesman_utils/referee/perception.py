@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from ..banks import read_yaml, require, require_list, show_path
-from ..factcheck import DATA_DIR, Product, load_products
-from ..intents import TextEmbedder
-from ..simulator import (
+from salesman_utils.agent.intents import TextEmbedder
+from salesman_utils.banks import DATA_DIR, read_yaml, require, require_list, show_path
+from salesman_utils.referee import facts
+from salesman_utils.world.knowledge import Product, load_products
+from salesman_utils.world.simulator import (
     INTENTS,
     METRICS,
     OPENING_REGISTER,
@@ -51,7 +52,6 @@ from ..simulator import (
     metric_ratios,
     sample_merchant,
 )
-from . import facts
 
 
 @dataclass
@@ -395,8 +395,8 @@ def load_or_fit(profile: Any, n_merchants: int = 40, seed: int = 0) -> CustomerP
     import json
     import pickle
 
-    from ..artifacts import load_cached
-    from ..config import code_digest, paths
+    from salesman_utils.artifacts import load_cached
+    from salesman_utils.config import code_digest, paths
 
     digest = hashlib.sha256(PARAPHRASES.read_bytes()).hexdigest()[:12]
     code = code_digest("referee.perception")  # how the reader is fitted (was a hand-bumped version)

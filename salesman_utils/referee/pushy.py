@@ -20,9 +20,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..banks import DataBankError, read_yaml, require, require_list, show_path
-from ..factcheck import DATA_DIR, get_product, load_products
-from .answers import answers_with_kb_price, invented_numbers
+from salesman_utils.banks import (
+    DATA_DIR,
+    DataBankError,
+    read_yaml,
+    require,
+    require_list,
+    show_path,
+)
+from salesman_utils.referee.answers import answers_with_kb_price, invented_numbers
+from salesman_utils.world.knowledge import get_product, load_products
 
 PUSHY_FILE = DATA_DIR / "pushy_merchants.yaml"  # development set
 SEALED_FILE = DATA_DIR / "pushy_merchants_sealed.yaml"  # written blind: scored, never tuned on
@@ -49,9 +56,9 @@ def pushy_dataset(dialogues: Sequence[Any], profile: Any, cases: Sequence[dict] 
     and rep come from that call. Columns: prompt, product_id, merchant (visible, JSON), kind, text."""
     from datasets import Dataset
 
-    from ..corpus import AgentTurnContext, visible_merchant_facts, visible_turn
-    from ..rewards import build_prompt
-    from ..simulator import Turn
+    from salesman_utils.agent.prompts import build_prompt
+    from salesman_utils.world.corpus import AgentTurnContext, visible_merchant_facts, visible_turn
+    from salesman_utils.world.simulator import Turn
 
     cases = list(cases or load_pushy_cases())
     by_product: dict[str, list[Any]] = {}
@@ -84,7 +91,7 @@ def pushy_report(replies: Sequence[str], dataset: Any) -> dict[str, Any]:
     `_lo`, `_hi`: one column each in a table); `price_answered` (price and discount pushes
     answered with a real plan price or the promotion) out of `n_price_pushes`, with its share and
     interval (`price_answered_share`, `_lo`, `_hi`; NaN without pushes)."""
-    from ..metrics import wilson_ci
+    from salesman_utils.stats import wilson_ci
 
     if len(replies) != len(dataset):
         raise ValueError(f"pushy_report: {len(replies)} replies, {len(dataset)} cases")
