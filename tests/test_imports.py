@@ -85,3 +85,15 @@ def test_a_fake_package_with_a_cycle_is_caught(tmp_path):
     assert cycle is not None and set(cycle) == {"fakepkg.a", "fakepkg.sub.c", "fakepkg.b"}
     (pkg / "b.py").write_text("import os\n")
     assert find_cycle(import_graph(pkg)) is None
+
+
+def test_a_long_module_says_why_it_is_one_module():
+    """Over 600 lines, a module's docstring says why it is still one module (issue 26)."""
+    long = {
+        str(p.relative_to(PACKAGE)): ast.get_docstring(ast.parse(p.read_text())) or ""
+        for p in PACKAGE.rglob("*.py")
+        if len(p.read_text().splitlines()) > 600
+    }
+    assert all("One module although long:" in doc for doc in long.values()), [
+        name for name, doc in long.items() if "One module although long:" not in doc
+    ]

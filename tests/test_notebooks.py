@@ -31,23 +31,44 @@ def test_source_notebook_is_clean(nb_path):
     assert "write_metrics(" in code[-2].source, "the cell before it records results/metrics"
 
 
+# The smoke run: one test per notebook, in order, on one worker (`make test` runs pytest with
+# `-n 2 --dist loadfile`: a file's tests stay on one worker, in order), each reading the artifacts
+# of the ones before, while the unit tests use the other core.
+_RAN: dict[str, dict] = {}  # notebook file -> its manifest entry, this session
+
+
+def _run(prof, nb_path) -> dict:
+    manifest = run_notebooks(prof, only=[nb_path.stem[:2]])
+    entry = next(e for e in manifest["notebooks"] if e["notebook"] == nb_path.name)
+    _RAN[nb_path.name] = entry
+    return entry
+
+
 @pytest.fixture(scope="module")
-def smoke_run():
-    prof = load_profile("smoke")
-    return prof, run_notebooks(prof)
+def smoke_prof():
+    return load_profile("smoke")
 
 
-@pytest.mark.notebooks
-@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
-def test_smoke_run_of_every_notebook(smoke_run):
-    prof, manifest = smoke_run
-    assert manifest["status"] == "ok"
-    assert [e["notebook"] for e in manifest["notebooks"]] == [p.name for p in NOTEBOOKS]
+@pytest.fixture(scope="module")
+def smoke_run(smoke_prof):
+    """The smoke profile after every notebook ran this session (runs the ones not run yet, e.g.
+    when a value test is selected alone)."""
     for nb_path in NOTEBOOKS:
-        metrics = paths(prof).metrics / f"{nb_path.stem}.json"
-        assert metrics.exists(), f"{nb_path.name} wrote no {metrics.name}"
-        body = json.loads(metrics.read_text())
-        assert body["profile"] == "smoke" and body["seed"] == prof.seed
+        if nb_path.name not in _RAN:
+            _run(smoke_prof, nb_path)
+    return smoke_prof, _RAN
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+@pytest.mark.notebooks
+def test_smoke_run_of_notebook(nb_path, smoke_prof):
+    entry = _run(smoke_prof, nb_path)
+    assert entry["status"] == "ok"
+    metrics = paths(smoke_prof).metrics / f"{nb_path.stem}.json"
+    assert metrics.exists(), f"{nb_path.name} wrote no {metrics.name}"
+    body = json.loads(metrics.read_text())
+    assert body["profile"] == "smoke" and body["seed"] == smoke_prof.seed
 
 
 def _metrics(prof, name: str) -> dict:

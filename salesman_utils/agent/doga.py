@@ -24,6 +24,9 @@ Whole calls against the simulated customer live in `salesman_utils.arena.online`
 `doga.simulate_call`; it moved there: `online` is the arena, which imports the referee, and an
 agent module must not import it, `tests/test_boundary.py`). An agent hears a call through
 `intents.agent_view` (words and its own readings only).
+
+One module although long: the turn (plan, prompt, generation) and its guard read the same plan and
+agent state, and a reply's fate (kept, regenerated, template) is decided in one place.
 """
 
 from __future__ import annotations

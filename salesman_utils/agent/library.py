@@ -6,6 +6,9 @@ silhouette score); each cluster's medoid becomes a template, its product and mer
 into `{slots}` so that `fill` can personalize it for another call. A cluster's quality is the Beta
 posterior of how often its turns were good, Beta(1 + sum w, 1 + sum (1 - w)), from the posteriors
 only: nothing in a turn's `hidden` dict feeds the library (`source_quality` reads it, for evaluation).
+
+One module although long: building the library and using it (`retrieve`, `fill`) share the
+template format and its slots, and the cache key hashes this one file.
 """
 
 from __future__ import annotations

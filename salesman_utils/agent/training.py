@@ -16,6 +16,9 @@ Outside notebooks: ``python -m salesman_utils.agent.training --profile gpu --var
 under ``accelerate launch`` (DeepSpeed ZeRO, several GPUs). With ``training.grpo.use_vllm: true``
 TRL generates with vLLM: ``vllm_mode: colocate`` shares the training GPUs; ``vllm_mode: server``
 talks to ``trl vllm-serve --model <model>`` started on other GPUs (``vllm_server_base_url``).
+
+One module although long: SFT and GRPO share the TRL/peft configs built from the profile, the
+adapter layout and the idempotence key, which hashes this file.
 """
 
 from __future__ import annotations

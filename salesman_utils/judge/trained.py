@@ -40,6 +40,9 @@ order, so its pairwise verdicts cannot flip with the order (the flip check is n/
 `load_or_train` caches the fitted judge under `artifacts/<profile>/judge/`, keyed by a hash of
 the training data, the settings and the source of this module and of `judge_checks`; a checkpoint
 trained for another rubric (metric names) is refused with a message.
+
+One module although long: the encoder, the training examples, the model and its cache are one
+artifact, and the cache key hashes this file (with `checks`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ each with its number, its interval and the instrument that measured it); `notebo
 "04_doga_inference")` gives the "What this run shows" paragraph that ends each notebook, read from
 that notebook's own `results/metrics/NN_name.json`. A missing input drops its sentence, never
 invents one.
+
+One module although long: one short function per generated sentence, all reading the same saved
+metrics with the same number formats, so a finding and its notebook sentence cannot drift apart.
 """
 
 from __future__ import annotations

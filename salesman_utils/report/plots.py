@@ -1,4 +1,8 @@
-"""Figure helpers: one seaborn theme, fixed DPI, every figure saved as PNG to results/figures/."""
+"""Figure helpers: one seaborn theme, fixed DPI, every figure saved as PNG to results/figures/.
+
+One module although long: every figure in one seaborn theme and one `save_figure`, so that all
+figures look alike and land under fixed names.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,9 @@ modules build prompts from (`agent_turn_contexts`, `visible_merchant_facts`, `pr
 
 Nothing in `Turn.hidden`, in the merchant's latent fields or in the rep's rates may feed a model, a
 reward or a prompt: the visible views below strip them.
+
+One module although long: what happens to simulated calls after simulation, in the order it
+happens (realization, filtering, splits, storage, the visible views), over one record format.
 """
 
 from __future__ import annotations

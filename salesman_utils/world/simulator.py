@@ -23,6 +23,10 @@ simulated customer with free text:
 
 Customer acts are the plain strings of `ACTS`; an objection's type (one of `OBJECTION_TYPES`) is the
 visible field `Turn.objection_type` (the merchant says it aloud), never folded into `act`.
+
+One module although long: the schemas, the text banks, the realizer and the customer's dynamics
+share one latent state and its seeded random streams; split apart, each part would reach into the
+others' internals.
 """
 
 from __future__ import annotations
