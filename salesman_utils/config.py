@@ -221,6 +221,10 @@ class DogaConfig:
     # whether an off-intent reply is regenerated (guard_retries rounds) before the template; the
     # retries cost one generation per retried reply (see `doga.guard_replies`)
     retry_off_intent: bool = True
+    # acceptance no worse than the fallback (issue 24): a model reply is also off-intent when the
+    # agent's OWN reply tagger gives the planned move a lower probability in it than in the turn's
+    # filled template, the line the guard would say instead (`doga._off_intent`)
+    accept_vs_fallback: bool = True
     # whether notebook 04 also plays the plain prompted model (`base_plain`, no outline, no guard)
     # online; its replies are scored offline in notebooks 02 and 05 either way
     plain_online: bool = True

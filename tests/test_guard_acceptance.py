@@ -170,6 +170,99 @@ def test_no_top_tag_route():
     assert _off_intent(agents, plans[:1], ["a"], [0]) == set()
 
 
+class TemplateTagger:
+    """Reads every text as `intent`: with probability `p_template` the turn's fallback template
+    (`template`), with `p_reply` anything else."""
+
+    def __init__(self, intent: str, template: str, p_reply: float, p_template: float):
+        self.intent, self.template = intent, template
+        self.p_reply, self.p_template = p_reply, p_template
+
+    def proba(self, texts):
+        rows = []
+        for t in texts:
+            p = self.p_template if t == self.template else self.p_reply
+            rest = (1 - p) / (len(INTENTS) - 1)
+            rows.append([p if c == self.intent else rest for c in INTENTS])
+        return list(INTENTS), np.array(rows)
+
+
+ON_OUTLINE = "What would you most like to improve at Rosa's Noodles, and how are orders lately?"
+
+
+def _vs_fallback(merchant, p_reply, p_template, **kw):
+    """A Needs_Discovery turn whose on-outline reply and template the tagger reads as planned."""
+    product = get_product("coupon_booster")
+    line = safe_template("Needs_Discovery", product, merchant)  # no library: the template
+    tagger = TemplateTagger("Needs_Discovery", line, p_reply, p_template)
+    agent, backend = _doga(product, merchant, "Needs_Discovery", [ON_OUTLINE], **kw)
+    agent.tagger = tagger
+    return agent, backend, line
+
+
+def test_a_reply_read_weaker_than_its_template_is_rejected(merchant):
+    """Acceptance no worse than the fallback: p above the cut but below the template's p."""
+    cut = load_profile("smoke").doga.intent_min_proba
+    agent, backend, line = _vs_fallback(merchant, cut + 0.1, cut + 0.3, guard_retries=0)
+    assert agent.accept_vs_fallback  # the profile's default
+    turn = agent.respond(AgentState())
+    assert turn.draft == ON_OUTLINE and turn.reply == line and turn.fallback == line
+    assert turn.guard["off_intent"] == 1 and turn.guard["template"] == 1
+    assert backend.calls == [1]
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.2])
+def test_a_reply_read_at_least_as_its_template_is_accepted(gap, merchant):
+    cut = load_profile("smoke").doga.intent_min_proba
+    agent, _, line = _vs_fallback(merchant, cut + 0.1 + gap, cut + 0.1, guard_retries=0)
+    turn = agent.respond(AgentState())
+    assert turn.reply == ON_OUTLINE and turn.guard == {"checked": 1} and turn.fallback == line
+
+
+def test_accept_vs_fallback_off_keeps_the_cut_only(merchant):
+    cut = load_profile("smoke").doga.intent_min_proba
+    kw = {"guard_retries": 0, "accept_vs_fallback": False}
+    agent, _, _ = _vs_fallback(merchant, cut + 0.1, cut + 0.3, **kw)
+    assert not agent.accept_vs_fallback
+    turn = agent.respond(AgentState())
+    assert turn.reply == ON_OUTLINE and turn.guard == {"checked": 1}
+    agent, _, line = _vs_fallback(merchant, cut / 2, cut / 4, **kw)  # below the cut: still out
+    turn = agent.respond(AgentState())
+    assert turn.reply == line and turn.guard["off_intent"] == 1
+
+
+def test_vs_fallback_reads_replies_and_templates_in_one_batch():
+    """One tagger call; no template (or the generic empty fallback) = no comparison."""
+    from types import SimpleNamespace
+
+    from salesman_utils.agent.doga import EMPTY_FALLBACK
+
+    calls = []
+
+    class Counting(TemplateTagger):
+        def proba(self, texts):
+            calls.append(len(texts))
+            return super().proba(texts)
+
+    tagger = Counting("Opening", "T", 0.6, 0.8)
+
+    def agent(template: str):
+        return SimpleNamespace(
+            check_intent=True,
+            tagger=tagger,
+            intent_min_proba=0.5,
+            accept_vs_fallback=True,
+            guard=True,
+            fallback=lambda plan: template or EMPTY_FALLBACK,
+        )
+
+    agents = [agent("T"), agent(""), agent("T")]
+    plans = [{"intent": "Opening", "template": "T"}, {"intent": "Opening"}]
+    plans.append({"intent": "Opening", "template": "T"})
+    assert _off_intent(agents, plans, ["a", "b", "T"], [0, 1, 2]) == {0}
+    assert calls == [5]  # three replies and two templates
+
+
 def test_demo_price_question_gets_the_kb_price(merchant):
     """Notebook 04's demo: "How much does it cost?" answered with an invented code and number is
     flagged, retried, then replaced by the knowledge base's price line."""

@@ -162,6 +162,7 @@ class AgentTurn:
     reply: str
     raw: str = ""
     draft: str = ""  # the model's first reply (cleaned), before any guard action
+    fallback: str = ""  # the guard's filled template for this turn ('' without guard or template)
     entry_id: str | None = None
     proba: dict[str, float] = field(default_factory=dict)
     guard: dict[str, int] = field(default_factory=dict)
@@ -357,6 +358,7 @@ class DOGAAgent(BaseAgent):
         check_intent: bool = True,
         intent_min_proba: float | None = None,
         outline_min_overlap: float | None = None,
+        accept_vs_fallback: bool | None = None,
         **kwargs: Any,
     ):
         super().__init__(backend, product, merchant, profile=profile, **kwargs)
@@ -375,6 +377,12 @@ class DOGAAgent(BaseAgent):
         )
         self.outline_min_overlap = float(cut)  # see `_off_outline`
         self.retry_off_intent = bool(self.profile.doga.retry_off_intent)
+        vs = (
+            self.profile.doga.accept_vs_fallback
+            if accept_vs_fallback is None
+            else accept_vs_fallback
+        )
+        self.accept_vs_fallback = bool(vs)  # see `_off_intent`
 
     def _outline(
         self,
@@ -506,6 +514,16 @@ def _planned_proba(tagger: Any, texts: list[str], planned: list[str | None]) -> 
     return out
 
 
+def fallback_template(agent: Any, plan: TurnPlan) -> str:
+    """The filled template a guarded agent says instead of a rejected reply this turn
+    (`agent.fallback(plan)`); '' for an agent without a guard or a turn without a template (the
+    generic `EMPTY_FALLBACK` carries no move)."""
+    if not getattr(agent, "guard", False) or not hasattr(agent, "fallback"):
+        return ""
+    line = agent.fallback(plan) or ""
+    return "" if line == EMPTY_FALLBACK else line
+
+
 def _off_intent(
     agents: Sequence[BaseAgent], plans: Sequence[TurnPlan], replies: list[str], idx: list[int]
 ) -> set[int]:
@@ -523,7 +541,14 @@ def _off_intent(
     rep lines (for their labelled move) any pair passes. Tutorial: p >= 0.45 with overlap >= 0.35
     passes 97.5% of the rep lines and 0.8% of the negatives; the rule before (top tag or p >= 0.20)
     passed 27% of the negatives. Price pushes are exempt: there the guard asks for the price
-    (`_no_price`)."""
+    (`_no_price`).
+
+    Acceptance no worse than the fallback (agents with `accept_vs_fallback`, profile
+    `doga.accept_vs_fallback`, issue 24): a guard that accepts what the model wrote is useful only
+    if what it accepts is at least as good as its fallback. So a reply is also off-intent when the
+    tagger gives the planned move a LOWER probability in it than in the turn's filled template
+    (`fallback_template`, the line the guard would say instead; ties pass). Read by the agent's
+    OWN tagger in the same batch as the replies, never by the referee."""
     todo = [
         i
         for i in idx
@@ -533,13 +558,17 @@ def _off_intent(
     ]
     if not todo:
         return set()
-    read = _planned_proba(
-        agents[todo[0]].tagger, [replies[i] for i in todo], [plans[i]["intent"] for i in todo]
-    )
+    vs = [i for i in todo if getattr(agents[i], "accept_vs_fallback", False)]
+    lines = {i: fallback_template(agents[i], plans[i]) for i in vs}
+    vs = [i for i in vs if lines[i]]
+    texts = [replies[i] for i in todo] + [lines[i] for i in vs]
+    planned = [plans[i]["intent"] for i in [*todo, *vs]]
+    read = [p for _, p in _planned_proba(agents[todo[0]].tagger, texts, planned)]
+    floor = dict(zip(vs, read[len(todo) :], strict=True))  # the template's p, where compared
     return {
         i
-        for i, (_, p) in zip(todo, read, strict=True)
-        if p < getattr(agents[i], "intent_min_proba", 1.0)
+        for i, p in zip(todo, read[: len(todo)], strict=True)
+        if p < getattr(agents[i], "intent_min_proba", 1.0) or p < floor.get(i, 0.0)
     }
 
 
@@ -691,7 +720,8 @@ def guard_replies(
     seed: int,
 ) -> list[list[str]]:
     """Step 3, for agents with a guard: a reply passes when the agent's own fact check finds
-    nothing and, for agents with `check_intent`, it carries the planned intent (`_off_intent`),
+    nothing and, for agents with `check_intent`, it carries the planned intent (`_off_intent`: at
+    the cut and, with `accept_vs_fallback`, no weaker than the turn's template),
     stays on the outline (`_off_outline`; both counted as off_intent) and, on a price push, states
     a knowledge-base price or the promotion (`_no_price`). A reply that
     fails is regenerated with another seed (one batched call per round for all failing items) up
@@ -796,6 +826,7 @@ def respond_all(agents: Sequence[BaseAgent], states: Sequence[AgentState]) -> li
                 reply=replies[i],
                 raw=raw[i],
                 draft=drafts[i],
+                fallback=fallback_template(agents[i], p),
                 entry_id=p.get("entry_id"),
                 proba=p.get("proba", {}),
                 guard=dict(counts[i]),

@@ -268,11 +268,32 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
         if replies["llm"] or replies["template"]
         else ""
     )
+    paired = paired_heard_sentence(m04, system)
     return (
         f"The simulated customer heard the move {system} planned in {cells[0]} against {cells[1]} "
         f"(the referee's perception model, Wilson 95%{share}): {verdict}; the guard chose which "
         "turns stayed model-written (its own tagger and fact check), so the two kinds are not "
-        "like turns (other moves, other moments)."
+        "like turns (other moves, other moments)." + (f" {paired}" if paired else "")
+    )
+
+
+def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None:
+    """The paired reading on the same turns (`paired_heard`, notebook 04's
+    `online.paired_heard_table`): the planned move heard in the model-written reply vs in the
+    turn's fallback template, read by the same perception in the same call."""
+    r = (m04.get("paired_heard") or {}).get(system) or {}
+    if not r.get("n"):
+        return None
+    reply = pct_ci(r["reply_heard_rate"], r.get("reply_heard_lo"), r.get("reply_heard_hi"))
+    template = pct_ci(
+        r["template_heard_rate"], r.get("template_heard_lo"), r.get("template_heard_hi")
+    )
+    diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
+    return (
+        f"On the same {r['n']} model-written turns, it heard the planned move in the reply in "
+        f"{reply} and in the turn's fallback template, read in the same call, in {template} "
+        f"(Wilson 95%): a paired difference of {diff} (bootstrap 95% over turns; "
+        f"{reading(r.get('diff_lo'), r.get('diff_hi'))})."
     )
 
 
