@@ -39,10 +39,11 @@ smoke: setup  ## run all notebooks with the tiny smoke profile (outputs under ar
 	$(PY) -m salesman_utils.run --profile smoke
 
 # both cores: the notebook smoke run on one worker (--dist loadfile keeps a file's tests on one
-# worker, in order; conftest starts that file first), unit tests on the other; one BLAS/OpenMP thread per worker so that two workers do not fight over two cores
+# worker, in order; conftest starts that file first), the unit tests on the other
 test: setup  ## unit tests + papermill smoke run of every notebook, on 2 workers
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --durations=10
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=10
 
+# one BLAS/OpenMP thread per worker: two workers, two cores
 unit: setup  ## unit tests only (no notebook runs), on 2 workers
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 -m "not notebooks"
 
