@@ -39,9 +39,10 @@ smoke: setup  ## run all notebooks with the tiny smoke profile (outputs under ar
 	$(PY) -m salesman_utils.run --profile smoke
 
 # both cores: the notebook smoke run on one worker (--dist loadfile keeps a file's tests on one
-# worker, in order; conftest starts that file first), the unit tests on the other
+# worker, in order; conftest puts that file first and --no-loadscope-reorder keeps it first), the
+# unit tests on the other
 test: setup  ## unit tests + papermill smoke run of every notebook, on 2 workers
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=10
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 # one BLAS/OpenMP thread per worker: two workers, two cores
 unit: setup  ## unit tests only (no notebook runs), on 2 workers
