@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_generation.py [--profile tutorial] [--prompts 32]
         [--batch-sizes 8 16 32] [--max-new-tokens 40]
 
-Builds the tutorial's held-out prompts (`rewards.build_prompt`, as notebooks 02 and 05 do), then
+Builds the tutorial's held-out prompts (`prompts.build_prompt`, as notebooks 02 and 05 do), then
 times the local policy backend without its cache: `max_new_tokens=1` (prefill only) and the full
 reply length, for each batch size. Prints seconds per reply; asserts nothing.
 """
@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from salesman_utils.agent import rewards  # noqa: E402
+from salesman_utils.agent import prompts  # noqa: E402
 from salesman_utils.agent.parts import load_splits
 from salesman_utils.arena import evaluation as ev  # noqa: E402
 from salesman_utils.config import load_profile  # noqa: E402
@@ -38,7 +38,7 @@ def main() -> None:
     prof = load_profile(args.profile)
     splits, note = load_splits(prof)
     items = ev.eval_items(splits["test"], args.prompts, prof.seed)
-    prompts = [rewards.build_prompt(it.context, it.dialogue, prof) for it in items]
+    prompts = [prompts.build_prompt(it.context, it.dialogue, prof) for it in items]
     backend = make_backend(prof.models.policy, profile=prof)
     backend.cache = None  # pay every generation
     print(f"{note}; {len(prompts)} prompts; torch threads {torch.get_num_threads()}")

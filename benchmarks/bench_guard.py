@@ -26,8 +26,8 @@ referee's pushy-merchant set (evaluation data: read here, never by agent code).
 `--contexts N`: DOGA on N held-out rep-turn contexts in ONE batch (+ retry rounds): the first
 drafts read by HEAD's rule (top tag only, swap at once) and by the soft rule, the final replies,
 the referee's findings on each rule's final replies. Variant `legacy` (the guard before issue 15)
-needs its code as `salesman_utils/doga_legacy.py` (not committed):
-`git show 7e73f39~2:salesman_utils/agent/doga.py > salesman_utils/doga_legacy.py`.
+runs only in a checkout of that commit, when the package was flat (`git worktree add /tmp/old
+7e73f39~2`, then there `cp salesman_utils/doga.py salesman_utils/doga_legacy.py`).
 Evaluation side: this script may read the referee; the agent it drives does not.
 """
 
@@ -202,8 +202,8 @@ def variant_agent(prof, parts, variant: str, cache: Path):
             import salesman_utils.doga_legacy as module  # the old guard (uncommitted copy)
         except ImportError:
             raise SystemExit(
-                "variant 'legacy' needs salesman_utils/doga_legacy.py: "
-                "git show 7e73f39~2:salesman_utils/agent/doga.py > salesman_utils/doga_legacy.py"
+                "variant 'legacy' runs in a checkout of 7e73f39~2 (flat package) with "
+                "salesman_utils/doga_legacy.py copied from salesman_utils/doga.py there"
             ) from None
     else:
         cut, retries = variant.split("/")

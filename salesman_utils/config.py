@@ -269,7 +269,7 @@ class EvalConfig:
     n_items: Count = 120
     n_bootstrap: Count = 1000
     n_pairwise: Count = 60  # expert-vs-novice pairs and best-vs-base pairs
-    # the judge of the capability/metric tables: trained (judge_model, offline default), api
+    # the judge of the capability/metric tables: trained (judge.trained, offline default), api
     # (JSON, the paper's route) or local (the embedded LLM, probability-weighted: fails validation)
     judge_kind: JudgeKind = "trained"
     n_judge_items: Count = 30  # judged items per system

@@ -52,6 +52,6 @@ def merchant():
 
 def pytest_collection_modifyitems(config, items):
     """The notebook smoke run first: it is one long chain on one xdist worker (`make test` runs
-    `-n 2 --dist loadgroup`), so starting it first lets the unit tests fill the other core instead
+    `-n 2 --dist loadfile --no-loadscope-reorder`), so starting it first lets the unit tests fill the other core instead
     of leaving the chain alone at the end. Stable otherwise (the order of files is kept)."""
     items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)

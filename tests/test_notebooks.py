@@ -129,6 +129,10 @@ def test_smoke_values(smoke_run):
     for row in online.values():
         assert row["n"] == prof.doga.n_online_calls and row["lo"] <= row["rate"] <= row["hi"]
         assert 0 < row["agent_turns"] <= prof.doga.n_online_calls * prof.doga.max_turns
+    # the smoke call is long enough to run the guard's paths: checks, a regeneration, a template
+    guard = m04["guard"]["base_doga"]
+    assert guard["checked"] > 0 and guard["regenerated"] > 0 and guard["template"] > 0, guard
+    assert isinstance(m04["paired_heard"], dict)  # recorded (empty when no turn stayed the model's)
 
     m05 = _metrics(prof, "05_judged_evaluation")
     expected = {"base_plain", "base_doga", *prof.training.variants, "best_grpo_doga"}

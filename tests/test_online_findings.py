@@ -180,3 +180,32 @@ def test_paired_heard_table_without_paired_turns(merchant):
     assert paired_heard_table(calls).empty
     one = paired_heard_table({"s": [_call("s-0", merchant, [_said("Opening", "Opening", "x")])]})
     assert one.loc[0, "diff"] == 1.0 and math.isnan(one.loc[0, "diff_lo"])  # n = 1: no interval
+
+
+def test_paired_sentence_cites_the_saved_numbers_and_its_caveat():
+    from salesman_utils.report.findings import heard_sentence, paired_heard_sentence
+
+    row = {
+        "n": 12,
+        "reply_heard_rate": 0.75,
+        "reply_heard_lo": 0.47,
+        "reply_heard_hi": 0.91,
+        "template_heard_rate": 0.5,
+        "template_heard_lo": 0.25,
+        "template_heard_hi": 0.75,
+        "diff": 0.25,
+        "diff_lo": -0.05,
+        "diff_hi": 0.5,
+    }
+    text = paired_heard_sentence({"paired_heard": {"base_doga": row}})
+    assert text.startswith("On the same 12 model-written turns")
+    assert "75%" in text and "50%" in text and "+25.0 points" in text
+    assert "Partly by construction" in text and "independent" in text
+    assert paired_heard_sentence({"paired_heard": {"base_doga": {**row, "n": 0}}}) is None
+    assert paired_heard_sentence({}) is None
+    kinds = [
+        {"system": "base_doga", "kind": "llm", "planned_n": 12, "planned_heard": 9, "replies": 12},
+        {"system": "base_doga", "kind": "template", "planned_n": 40, "planned_heard": 20},
+    ]
+    both = heard_sentence({"reply_kinds": kinds, "paired_heard": {"base_doga": row}})
+    assert both.endswith(text)  # the paired reading follows the unpaired one

@@ -301,7 +301,7 @@ class BaseAgent:
     def base_prompt(
         self, product: Product, merchant: MerchantProfile, history: Sequence[Turn]
     ) -> list[dict[str, str]]:
-        """Notebook 02's training prompt (`rewards.build_prompt`): system = role, product facts,
+        """Notebook 02's training prompt (`prompts.build_prompt`): system = role, product facts,
         merchant dashboard, rules; then the call as user/assistant turns. Policies trained there
         see their own prompt format here."""
         ctx = AgentTurnContext(len(history), list(history), None, product)

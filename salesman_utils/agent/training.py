@@ -375,7 +375,7 @@ def train_sft(
     callbacks: list | None = None,
     force: bool = False,
 ) -> tuple[Path, list[dict[str, Any]]]:
-    """SFT with LoRA on a prompt/completion dataset (conversational, see `rewards.to_sft_dataset`).
+    """SFT with LoRA on a prompt/completion dataset (conversational, see `datasets.to_sft_dataset`).
 
     Returns (adapter folder, log history). Skips training when the adapter for the same config
     hash exists; resumes from the last checkpoint of an interrupted run.
@@ -418,7 +418,7 @@ def train_grpo(
     callbacks: list | None = None,
     force: bool = False,
 ) -> tuple[Path, list[dict[str, Any]]]:
-    """GRPO with LoRA on a dataset from `rewards.build_grpo_dataset`.
+    """GRPO with LoRA on a dataset from `datasets.build_grpo_dataset`.
 
     `variant` picks the rewards (`rewards.make_reward_funcs`); `init_adapter` (the SFT adapter for
     `sft_grpo_bayes`) is trained further instead of a fresh LoRA. Returns (adapter folder, log
@@ -462,7 +462,7 @@ def prepare_datasets(profile: Profile) -> dict[str, Any]:
 
     Training sets come from the train split loaded WITHOUT hidden fields; only the eval set (test
     split) carries the evaluation-only expert columns. With `training.sft.price_share` > 0 that
-    share of the SFT rows are the training reps' answers to price pushes (`rewards.sft_rows`).
+    share of the SFT rows are the training reps' answers to price pushes (`datasets.sft_rows`).
     """
     from salesman_utils.agent.bayes import posteriors_for
     from salesman_utils.agent.datasets import (

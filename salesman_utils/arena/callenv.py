@@ -129,7 +129,7 @@ class CallWorld:
             self._voice.library.embed(lines)
 
     def violates(self, case: int, reply: str) -> bool:
-        """The agent's own (visible) fact check of its reply (`factcheck.fact_check`)."""
+        """The agent's own (visible) fact check of its reply (`world.factcheck.fact_check`)."""
         key = (case, reply)
         if key not in self._violation:
             _, p = self.cases[case]

@@ -7,13 +7,13 @@ automatic metrics with bootstrap intervals, judge inputs, and the judge's ground
 * `system_specs` lists the seven systems (`SYSTEMS`) with their LoRA adapters; a system whose
   adapter is missing is marked unavailable with the reason, never silently dropped.
 * `generate` answers every item with a `doga.PlainAgent` (notebook 02's training prompt,
-  `rewards.build_prompt`) or a `doga.DOGAAgent`, greedily; replies are `doga.clean_reply`-ed
+  `prompts.build_prompt`) or a `doga.DOGAAgent`, greedily; replies are `doga.clean_reply`-ed
   (the `Plan:` line is stripped by `rewards.parse_completion`).
 * `judge.items.judge_view` is what the judge sees of an item: the knowledge base, the merchant dashboard, the
   last turns and the reply; never the corpus rep's move or anything hidden. The hidden expert
   reply and hidden labels are read ONLY by `auto_metric_items`, `faithfulness_probe`,
   `referee_probe` and `expert_novice_pairs` (evaluation, never a prompt of a system); the
-  validation thresholds live in `judge_validation`.
+  validation thresholds live in `judge.validation`.
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ def referee_context(item: EvalItem) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, *call]
 
 
-# violations_per_100: the guard's checker (`factcheck.fact_check`, which DOGA's guard uses: not
+# violations_per_100: the guard's checker (`world.factcheck.fact_check`, which DOGA's guard uses: not
 # independent for DOGA); referee_violations_per_100: the referee's own, stricter checker;
 # degenerate_per_100: the referee's degenerate replies (`referee.degenerate`) per 100
 AUTO_METRICS = (
@@ -402,7 +402,7 @@ def _distinct_interval(texts: list[str], n_boot: int) -> tuple[float, float, flo
 
 
 def auto_metric_table(per_item: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """system, metric, mean, lo, hi, n (the contract of `report.auto_metrics_table`)."""
+    """system, metric, mean, lo, hi, n (the contract of `report.tables.auto_metrics_table`)."""
     from salesman_utils.stats import bootstrap_ci
 
     rows = []

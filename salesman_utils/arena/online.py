@@ -16,7 +16,7 @@ on the held-out rep bank, never on corpus turns):
 * faithful = the referee's own check (`referee.facts.check`) finds nothing;
 * is_expert_move = heard intent == `CustomerSimulator.expert_intent()`.
 The agent's own tag of its reply (its `ReplyTagger`, the one its guard uses) and the guard's
-checker (`factcheck.fact_check`) on the final reply are recorded beside the referee's, so that a
+checker (`world.factcheck.fact_check`) on the final reply are recorded beside the referee's, so that a
 notebook can show how often they agree. Customer lines come from the simulator's templates.
 
 What a DOGA agent is built from lives in `parts` (agent side); its names are re-exported here.
@@ -266,7 +266,7 @@ def _rates(agent: Sequence[Turn]) -> dict[str, float]:
 
 
 def summarize_calls(dialogues: Sequence[Dialogue], system: str) -> dict[str, Any]:
-    """Conversion and hang-ups with 95% Wilson intervals (`metrics.wilson_ci`); per reply: the
+    """Conversion and hang-ups with 95% Wilson intervals (`stats.wilson_ci`); per reply: the
     referee's violations, the guard checker's flags and their disagreements, the agreement of the
     agent's own tagger with the customer's, and the model-written vs template replies."""
     n = len(dialogues)
@@ -405,7 +405,7 @@ def referee_findings_table(calls: dict[str, Sequence[Dialogue]]) -> pd.DataFrame
     """One row per referee finding in an agent turn of the online calls (`_play` keeps them in
     `Turn.hidden`): system, call id, turn index (in `Dialogue.turns`), reply kind (llm = the
     model's reply passed the guard, template = a fallback), the finding's kind and span, the
-    reply, and whether the agent's guard checker (`factcheck.fact_check`, in
+    reply, and whether the agent's guard checker (`world.factcheck.fact_check`, in
     `hidden['guard_violations']`) flagged the same reply (`guard_flagged`, with its kinds; always
     False for a guarded agent's turn, whose final reply already passed that check: informative for
     unguarded agents such as `base_plain`). Empty input: an empty frame with these columns."""

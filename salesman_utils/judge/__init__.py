@@ -5,6 +5,6 @@
   model; `trained`: the trained offline judge and `checks`, its transparent rule half;
   `validation`: whether a judge's numbers may be used; `humaneval`: the human-rater kit.
 
-Imports: infrastructure, `world/`, `agent/` (prompts to score) and `referee/`; never `arena/`
-(except `validation` and `trained`, which read judge items from `arena.evaluation`) or `report/`.
+Imports: infrastructure, `world/`, `agent/` (prompts to score) and `referee/`; never `arena/` or
+`report/` (what a judge sees is built here, in `items`).
 """

@@ -1,9 +1,9 @@
 """Transparent checks of a reply against what the judge sees (the trained judge's rule half).
 
 Everything here reads only the text of a judge item (`rubric.check_items`): the knowledge base as
-rendered by `factcheck.product_facts_text`, the merchant dashboard line (`rewards.merchant_text`),
+rendered by `world.knowledge.product_facts_text`, the merchant dashboard line (`agent.prompts.merchant_text`),
 the call so far and the reply. Nothing reads a hidden field, and nothing calls
-`factcheck.fact_check`: DOGA's guard uses that checker, so a judge built on it would agree with the
+`world.factcheck.fact_check`: DOGA's guard uses that checker, so a judge built on it would agree with the
 guard by construction. These checks are our own, written for the judge:
 
 - `kb_of(product_facts)`: the numbers (money, percentages, durations, other), plan names,
@@ -131,7 +131,7 @@ class KB:
 
 @lru_cache(maxsize=256)
 def kb_of(product_facts: str) -> KB:
-    """What a knowledge base rendered by `factcheck.product_facts_text` allows."""
+    """What a knowledge base rendered by `world.knowledge.product_facts_text` allows."""
     lines = {
         ln.split(":", 1)[0]: ln.split(":", 1)[1] for ln in product_facts.splitlines() if ":" in ln
     }
@@ -151,9 +151,9 @@ def kb_of(product_facts: str) -> KB:
 @lru_cache(maxsize=1024)
 def merchant_of(merchant_facts: str) -> tuple[frozenset[float], tuple[str, ...], frozenset[float]]:
     """(the dashboard's numbers, the store's and owner's names, the store's gaps to its peers in
-    percent, as a rep would say them) from a `rewards.merchant_text` line."""
+    percent, as a rep would say them) from a `agent.prompts.merchant_text` line."""
     nums = [_value(x) for x in _ANY_NUMBER.findall(merchant_facts)]
-    # `rewards.merchant_text` starts "Dashboard: <store> (<category>, <city>), <owner>."; the
+    # `agent.prompts.merchant_text` starts "Dashboard: <store> (<category>, <city>), <owner>."; the
     # owner as "Mrs. Hartley" and as "Hartley"
     m = re.match(
         r"\s*(?:Merchant|Dashboard):\s*(.+?)\s*\(.*?\),\s*([^.]+(?:\.\s*\w+)?)\.", merchant_facts

@@ -7,7 +7,7 @@
 - `score(backend, items, kind="api")`: one prompt per item asking for JSON
   ``{"scores": {metric: int}, "rationale": str}``. Malformed output is retried with another seed;
   what still fails is a parse failure (score NaN, ``parse_ok`` False), never a zero.
-- `score(judge, items, kind="trained")`: the trained offline judge of `judge_model` (a
+- `score(judge, items, kind="trained")`: the trained offline judge of `judge.trained` (a
   `TrainedJudge` in place of a backend): pointwise scores 1-10 from transparent checks and small
   learned parts; the rationale lists what its checks found.
 - `pairwise(backend, items_a, items_b)`: asks in both orders; a verdict that flips with the order
@@ -185,7 +185,9 @@ def score(
                     rows.append(_row(it, m, float(got[0][m]), True, got[1]))
     elif kind == "trained":
         if not hasattr(backend, "score_items"):
-            raise ValueError("kind='trained' needs a judge_model.TrainedJudge, not a chat backend")
+            raise ValueError(
+                "kind='trained' needs a judge.trained.TrainedJudge, not a chat backend"
+            )
         values, notes = backend.score_items(checked, names)
         for it, row, note in zip(checked, values, notes, strict=True):
             for m, v in zip(names, row, strict=True):

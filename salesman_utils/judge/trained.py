@@ -1,15 +1,15 @@
 """The trained offline judge: scores a reply in its context on the seven rubric metrics (1-10).
 
-Referee side (DESIGN.md section 7b): it reads hidden fields of the TRAINING split as labels, never
+Referee side (docs/DESIGN.md §1): it reads hidden fields of the TRAINING split as labels, never
 as inputs, and it scores only what a judge item shows (knowledge base, visible merchant data, the
 call so far, the reply; `rubric.check_items`).
 
 Design: a hybrid, because a small LLM and a cross-encoder trained on template text did not
 generalize; whether it passes its validation is decided by notebook 05 on every run.
 
-1. Transparent checks (`judge_checks.check_reply`): numbers, plans and promises against the
+1. Transparent checks (`judge.checks.check_reply`): numbers, plans and promises against the
    knowledge base given in the item's text, the merchant's own numbers, degenerate forms. They are
-   our own code, NOT `factcheck.fact_check`: DOGA's guard uses that checker, so a judge built on it
+   our own code, NOT `world.factcheck.fact_check`: DOGA's guard uses that checker, so a judge built on it
    would agree with the guard by construction.
 2. Small learned parts over all-MiniLM-L6-v2 sentence embeddings (scikit-learn logistic
    regressions): the move a reply makes (the "move reader"), the merchant's last act (visible act
@@ -38,7 +38,7 @@ The judge is pointwise: a reply's scores do not depend on the reply it is compar
 order, so its pairwise verdicts cannot flip with the order (the flip check is n/a for it).
 
 `load_or_train` caches the fitted judge under `artifacts/<profile>/judge/`, keyed by a hash of
-the training data, the settings and the source of this module and of `judge_checks`; a checkpoint
+the training data, the settings and the source of this module and of `judge.checks`; a checkpoint
 trained for another rubric (metric names) is refused with a message.
 
 One module although long: the encoder, the training examples, the model and its cache are one

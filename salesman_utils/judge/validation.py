@@ -10,7 +10,7 @@ The same checks for every judge (embedded LLM, trained, API), each with its n an
   referee's other ground truth);
 - `preference`: expert-vs-novice preference (share of decisive pairs won by the expert, Wilson).
   `expert_novice_split` keeps only expert replies written from the held-out bank's VALIDATION half
-  (`judge_model.heldout_half`): the trained judge learns from the other half's lines as good
+  (`judge.trained.heldout_half`): the trained judge learns from the other half's lines as good
   replies, so on the full bank it could win by recognising wording. `same_bank_pairs` is the
   control: the expert move written from the same (visible) bank as the novice's own line;
 - `verdict`: pass/fail against the thresholds of issue 14 (`THRESHOLDS`); `judge_title` marks the

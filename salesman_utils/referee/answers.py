@@ -118,7 +118,7 @@ def referee_columns(replies: Sequence[str], dataset: Any) -> Any:
     ``price_question`` (0/1: the merchant's last words ask about price or the offer),
     ``price_answered`` (0/1 on price questions, NaN elsewhere), ``invented_numbers`` (count) and
     ``referee_violations`` (0/1: `facts.check` finds an ungrounded statement; the referee's
-    checker, not the guard's `factcheck.fact_check` that R_faith is built on).
+    checker, not the guard's `world.factcheck.fact_check` that R_faith is built on).
     A DataFrame aligned with `dataset` (columns `prompt`, `product_id`, `merchant`)."""
     import numpy as np
     import pandas as pd

@@ -1,7 +1,7 @@
 """The referee's faithfulness check of a rep's reply: stricter than the guard, written apart from it.
 
 `check(text, product, merchant)` returns `Finding(kind, span, detail)`s; an empty list means the
-reply states nothing the referee cannot ground. It shares no code with `factcheck.fact_check` (the
+reply states nothing the referee cannot ground. It shares no code with `world.factcheck.fact_check` (the
 guard's checker, which agents use): a metric that reused the guard's code would score the guard
 against itself. Rules:
 
@@ -268,7 +268,7 @@ def faithful(text: str, product: Any, merchant: Any = None) -> bool:
 
 
 def compare_on_corpus(dialogues: Any) -> dict[str, Any]:
-    """The referee's check and the guard's (`factcheck.fact_check`) on every agent turn of
+    """The referee's check and the guard's (`world.factcheck.fact_check`) on every agent turn of
     `dialogues` (with hidden fields), against the simulator's hidden `faithful` label: precision
     and recall of each (a flag = "unfaithful"), and the turns where the two checkers disagree."""
     from salesman_utils.world.factcheck import fact_check

@@ -3,7 +3,7 @@
 `data/pushy_merchants.yaml` holds the developers' own pushy lines ("give me 80% off and I sign now"),
 each with the product its call is about. `pushy_dataset` puts each line into a call (the rep's
 opening, then the merchant's push) for a merchant from a corpus split, as the policy's own prompt
-(`rewards.build_prompt`); `pushy_report` scores the replies: replies with a number absent from the
+(`agent.prompts.build_prompt`); `pushy_report` scores the replies: replies with a number absent from the
 knowledge base and the dashboard, and the share of price/discount pushes answered with the real
 price or promotion (`answers.answers_with_kb_price`), with Wilson intervals. `score_systems` does
 both for every policy, the same way for the development set and for the sealed one.

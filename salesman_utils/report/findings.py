@@ -291,9 +291,13 @@ def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str
     diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
     return (
         f"On the same {r['n']} model-written turns, it heard the planned move in the reply in "
-        f"{reply} and in the turn's fallback template, read in the same call, in {template} "
-        f"(Wilson 95%): a paired difference of {diff} (bootstrap 95% over turns; "
-        f"{reading(r.get('diff_lo'), r.get('diff_hi'))})."
+        f"{reply} and in the turn's fallback template, read for the same product and merchant, "
+        f"in {template} (Wilson 95%): a paired difference of {diff} (bootstrap 95% over turns; "
+        f"{reading(r.get('diff_lo'), r.get('diff_hi'))}). Partly by construction: the guard kept "
+        "these replies because the agent's own tagger (the same kind of embedding classifier as "
+        "the customer's perception) read the planned move in them at least as surely as in the "
+        "template, a rule added after the referee heard templates more often; and the intervals "
+        "treat turns of one call as independent."
     )
 
 

@@ -118,7 +118,7 @@ def eval_bars_ci(
     title: str = "Judge score with 95% bootstrap intervals over items",
     judge_passed: bool | None = None,
 ) -> plt.Figure:
-    """Bars of `mean` with [lo, hi] error bars (the output of `metrics.summarize`);
+    """Bars of `mean` with [lo, hi] error bars (the output of `stats.summarize`);
     `judge_passed=False` marks the title (`judge_title`)."""
     import numpy as np
 
