@@ -40,9 +40,11 @@ smoke: setup  ## run all notebooks with the tiny smoke profile (outputs under ar
 
 # both cores: the notebook smoke run on one worker (--dist loadfile keeps a file's tests on one
 # worker, in order; conftest puts that file first and --no-loadscope-reorder keeps it first), the
-# unit tests on the other
+# unit tests on the other. OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep instead of
+# spinning while they wait, so two processes of two threads share two cores without stalling each
+# other, and the notebooks get both cores once the unit tests are done
 test: setup  ## unit tests + papermill smoke run of every notebook, on 2 workers
-	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 # one BLAS/OpenMP thread per worker: two workers, two cores
 unit: setup  ## unit tests only (no notebook runs), on 2 workers
