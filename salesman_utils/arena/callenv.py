@@ -29,8 +29,9 @@ a merchant's words and a template's hearing repeat across rollouts.
 Not repeatable to the last bit: a MiniLM embedding differs in its last bits with the batch it was
 computed in, and the caches fill in an order that depends on which rollouts (and, with several
 workers, which worker) came first. A nearest template or a customer's reading near a boundary can
-then flip, so the Bayesian and oracle arms of `planner_experiment` move by up to about 0.7 points
-of conversion between two runs of the same seeds (docs/HISTORY.md). Embedding every text on its own
+then flip, so the Bayesian and oracle arms of `planner_experiment` move between two runs of the
+same seeds: by up to 0.7 points of conversion once, by 1.7 points (bayes from scratch, 23.6% then
+25.3%) in the next cold run (docs/HISTORY.md). Embedding every text on its own
 makes the arena repeat to the bit, but cost about 7 times the run time here (measured 2026-12-03),
 more than the tutorial budget allows; the planners' intervals are far wider than that drift.
 
