@@ -1,7 +1,7 @@
 """The arena: whole calls of an agent against the simulated customer, scored by the referee.
 
 This module is where the two sides meet, so it may import both: the agents (`doga`, `parts`) and
-the referee (`referee.perception`, `metrics`). Agent-side modules must never import it
+the referee (`referee.perception`, `referee.facts`). Agent-side modules must never import it
 (`tests/test_boundary.py`).
 
 `simulate_calls` plays many calls in lockstep: each round makes ONE batched generation for every live
@@ -19,7 +19,7 @@ The agent's own tag of its reply (its `ReplyTagger`, the one its guard uses) and
 checker (`world.factcheck.fact_check`) on the final reply are recorded beside the referee's, so that a
 notebook can show how often they agree. Customer lines come from the simulator's templates.
 
-What a DOGA agent is built from lives in `parts` (agent side); its names are re-exported here.
+What a DOGA agent is built from lives in `agent.parts`.
 """
 
 from __future__ import annotations
