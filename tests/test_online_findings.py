@@ -209,3 +209,13 @@ def test_paired_sentence_cites_the_saved_numbers_and_its_caveat():
     ]
     both = heard_sentence({"reply_kinds": kinds, "paired_heard": {"base_doga": row}})
     assert both.endswith(text)  # the paired reading follows the unpaired one
+
+
+def test_online_sentence_says_how_much_of_doga_is_template():
+    from salesman_utils.report.findings import online_sentence
+
+    row = {"n": 40, "conversions": 18, "rate": 0.45, "lo": 0.31, "hi": 0.6}
+    m04 = {"online": {"template_only": row, "base_doga": row}}
+    assert "guard's fallback" not in online_sentence(m04)
+    m04["reply_kinds"] = [{"system": "base_doga", "kind": "template", "share": 0.966}]
+    assert "97% of DOGA's turns were its guard's fallback" in online_sentence(m04)

@@ -236,6 +236,15 @@ def online_sentence(m04: dict[str, Any]) -> str | None:
     tail = f"; at this many calls only differences of about {dd} or more are readable" if dd else ""
     if "base_plain" not in on:
         tail += "; the plain prompted model was not played online (`doga.plain_online`)"
+    kinds = {
+        r.get("kind"): r for r in m04.get("reply_kinds") or [] if r.get("system") == "base_doga"
+    }
+    share = (kinds.get("template") or {}).get("share")
+    if "base_doga" in dict(shown) and _ok(share):
+        tail += (
+            f"; {pct(share)} of DOGA's turns were its guard's fallback, the library's filled "
+            "templates that the template agent says too, so DOGA's row measures mostly those"
+        )
     return (
         "In whole calls against the simulated customer, "
         + ", ".join(cells[:-1])
@@ -354,7 +363,11 @@ def bayes_sentence(m02: dict[str, Any]) -> str | None:
             f"; a gradient-boosted model trained on the hidden labels, an upper reference, reached "
             f"{num_ci(*gbm)}"
         )
-    return s + "."
+    # the same checker on both sides: say so beside the number (docs/VALIDATION.md)
+    return s + (
+        "; partly by construction: the posterior's evidence includes the agent's fact check, and "
+        "the simulator plants its unfaithful turns so that this check flags them."
+    )
 
 
 def grpo_sentence(m02: dict[str, Any]) -> str | None:
