@@ -293,6 +293,9 @@ INVENTED = [  # (product, text, the agent's kind)
     ("spotlight_ads", "So 3 x 39 is what you'd pay for the first quarter.", "invented_arithmetic"),
     ("spotlight_ads", "That's 2 times $99, about what you spend on flyers.", "invented_arithmetic"),
     ("spotlight_ads", "Your page would convert 1.7 times better.", "wrong_number"),
+    # a count of offer items the knowledge base does not give (seen online: a 14-DAY trial)
+    ("store_page_pro", "It's $29, and you will also receive 14 free trials.", "invented_offer"),
+    ("member_club", "We add 3 extra vouchers for your first customers.", "invented_offer"),
 ]
 TRUE = [  # (product, text): knowledge base and dashboard only
     ("spotlight_ads", "The Growth plan is $99 a month, with a 3-month minimum term."),
@@ -300,6 +303,8 @@ TRUE = [  # (product, text): knowledge base and dashboard only
     ("spotlight_ads", "Your rating is 4.3 stars, and similar stores nearby have 4.5."),
     ("spotlight_ads", "Your conversion is 3.1% against 4.0% nearby; the rating bar is 3.5 stars."),
     ("store_page_pro", "Store Page Pro has a 14-day free trial, no card needed."),
+    ("store_page_pro", "On the Annual plan you get two months free compared with monthly."),
+    ("coupon_booster", "That's 2 free months of the monthly fee, if you run a coupon each month."),
     (
         "coupon_booster",
         "The Booster plan is $19 a month, with the monthly fee waived for 2 months.",

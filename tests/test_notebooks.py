@@ -133,6 +133,11 @@ def test_smoke_values(smoke_run):
     guard = m04["guard"]["base_doga"]
     assert guard["checked"] > 0 and guard["regenerated"] > 0 and guard["template"] > 0, guard
     assert isinstance(m04["paired_heard"], dict)  # recorded (empty when no turn stayed the model's)
+    # the unselected reading covers every guarded turn with a draft: base_doga's call has some
+    drafts = m04["draft_heard"]["base_doga"]
+    assert 0 < drafts["n"] <= online["base_doga"]["agent_turns"]
+    assert 0 <= drafts["draft_heard_rate"] <= 1 and 0 <= drafts["template_heard_rate"] <= 1
+    assert set(m04["heard_matched"]) <= {"base_doga", "best_grpo_doga", "planner_doga"}
 
     m05 = _metrics(prof, "05_judged_evaluation")
     expected = {"base_plain", "base_doga", *prof.training.variants, "best_grpo_doga"}

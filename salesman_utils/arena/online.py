@@ -35,7 +35,7 @@ from salesman_utils.agent.doga import AgentState, BaseAgent, respond_all
 from salesman_utils.agent.intents import agent_view
 from salesman_utils.config import Profile
 from salesman_utils.referee.perception import CustomerPerception, load_or_fit
-from salesman_utils.stats import min_detectable_difference, paired_bootstrap_diff, wilson_ci
+from salesman_utils.stats import min_detectable_difference, wilson_ci
 from salesman_utils.world.factcheck import fact_check
 from salesman_utils.world.knowledge import Product, get_product
 from salesman_utils.world.simulator import (
@@ -151,18 +151,29 @@ def _reply_kind(out: Any) -> str:
 
 def _template_heard(
     perception: CustomerPerception, outs: Sequence[Any], cases: Sequence[tuple]
-) -> dict[int, str]:
-    """The paired reading (issue 24): for each model-written reply (`_reply_kind` llm) whose agent
-    had a fallback template this turn (`AgentTurn.fallback`), the intent the referee's perception
-    hears in that template, in the same call (same product, same merchant), in one batch: {index
-    in `outs`: intent}. Read only: the customer reacts to the actual reply."""
-    idx = [k for k, o in enumerate(outs) if _reply_kind(o) == "llm" and getattr(o, "fallback", "")]
+) -> dict[int, tuple[str, str]]:
+    """The paired readings (issue 24), read only (the customer reacts to the actual reply): for
+    each turn of a guarded agent that wrote a draft and had a fallback template
+    (`AgentTurn.fallback`), the intents the referee's perception hears in that template and in the
+    model's first draft (`AgentTurn.draft`, before the guard), in the same call (same product, same
+    merchant), in one batch: {index in `outs`: (template intent, draft intent)}. The template
+    reading on model-written turns gives `heard.paired_heard_table`; both readings on every such
+    turn give `heard.draft_heard_table`, which the guard's choice does not select."""
+    idx = [
+        k
+        for k, o in enumerate(outs)
+        if getattr(o, "fallback", "")
+        and getattr(o, "draft", "")
+        and not (o.guard or {}).get("no_model")
+    ]
     if not idx:
         return {}
+    texts = [outs[k].fallback for k in idx] + [outs[k].draft for k in idx]
     heard = perception.perceive(
-        [outs[k].fallback for k in idx], [cases[k][1] for k in idx], [cases[k][0] for k in idx]
+        texts, [cases[k][1] for k in idx] * 2, [cases[k][0] for k in idx] * 2
     )
-    return {k: h.intent for k, h in zip(idx, heard, strict=True)}
+    n = len(idx)
+    return {k: (heard[j].intent, heard[n + j].intent) for j, k in enumerate(idx)}
 
 
 def _play(
@@ -173,11 +184,12 @@ def _play(
     heard: Any,
     m,
     p,
-    template_heard: str | None = None,
+    template_heard: tuple[str, str] | None = None,
 ):
     """One agent turn: the customer reacts to the reply as the referee's perception `heard` it;
-    the agent turn keeps the referee's readings in `hidden` (with `template_referee_intent`, the
-    perception's reading of the turn's fallback template, for paired model-written turns)."""
+    the agent turn keeps the referee's readings in `hidden` (with `template_referee_intent` and
+    `draft_referee_intent`, the perception's readings of the turn's fallback template and of the
+    model's first draft, on a guarded agent's turns; `_template_heard`)."""
     expert, script = sim.expert_intent(), sim.script_intent()
     guard_findings = fact_check(out.reply, p, m)
     act, text, _, _ = sim.step(
@@ -202,7 +214,7 @@ def _play(
         "outline": out.outline,
     }
     if template_heard is not None:
-        hidden["template_referee_intent"] = template_heard
+        hidden["template_referee_intent"], hidden["draft_referee_intent"] = template_heard
     turns.append(Turn("agent", out.reply, intent=heard.intent, hidden=hidden))
     turns.append(Turn("customer", text, act=act, objection_type=sim.last_objection_type))
 
@@ -345,56 +357,6 @@ def reply_kinds_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-PAIRED_COLUMNS = ["system", "n", "reply_heard", "template_heard", "only_reply", "only_template"]
-PAIRED_COLUMNS += ["reply_heard_rate", "reply_heard_lo", "reply_heard_hi"]
-PAIRED_COLUMNS += ["template_heard_rate", "template_heard_lo", "template_heard_hi"]
-PAIRED_COLUMNS += ["diff", "diff_lo", "diff_hi"]
-
-
-def paired_heard_table(results: dict[str, Sequence[Dialogue]], seed: int = 0) -> pd.DataFrame:
-    """The paired reading of `planned_heard_rate` (issue 24), per system over its model-written
-    turns (reply_kind llm) that carry `template_referee_intent` (`_play`): n turns; in how many the
-    referee's perception heard the planned move in the reply (`reply_heard`) and in the turn's
-    fallback template read in the same context (`template_heard`), and the discordant pairs
-    (`only_reply`, `only_template`); both rates with Wilson 95% intervals; `diff` = reply rate -
-    template rate on the SAME turns, with a paired bootstrap 95% interval over turns
-    (`stats.paired_bootstrap_diff`). Systems without such turns are left out."""
-    rows = []
-    for system, dialogues in results.items():
-        pairs = [
-            (
-                t.hidden.get("referee_intent") == t.hidden["planned_intent"],
-                t.hidden["template_referee_intent"] == t.hidden["planned_intent"],
-            )
-            for d in dialogues
-            for t in d.turns
-            if t.speaker == "agent"
-            and t.hidden.get("reply_kind", "llm") == "llm"
-            and t.hidden.get("planned_intent")
-            and t.hidden.get("template_referee_intent")
-        ]
-        if pairs:
-            rows.append({"system": system, **_paired_row(pairs, seed)})
-    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
-
-
-def _paired_row(pairs: list[tuple[bool, bool]], seed: int = 0) -> dict[str, Any]:
-    """Counts, Wilson rates and the paired difference of (reply heard, template heard) pairs."""
-    a, b = [float(x) for x, _ in pairs], [float(y) for _, y in pairs]
-    n, k_a, k_b = len(pairs), int(sum(a)), int(sum(b))
-    diff = paired_bootstrap_diff(a, b, seed=seed)
-    return {
-        "n": n,
-        "reply_heard": k_a,
-        "template_heard": k_b,
-        "only_reply": sum(x and not y for x, y in pairs),
-        "only_template": sum(y and not x for x, y in pairs),
-        **dict(zip(PAIRED_COLUMNS[6:9], wilson_ci(k_a, n), strict=True)),
-        **dict(zip(PAIRED_COLUMNS[9:12], wilson_ci(k_b, n), strict=True)),
-        **dict(zip(PAIRED_COLUMNS[12:], diff, strict=True)),
-    }
 
 
 FINDING_COLUMNS = ["system", "call_id", "turn", "reply_kind", "kind", "span", "reply"]

@@ -278,17 +278,53 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
         else ""
     )
     paired = paired_heard_sentence(m04, system)
+    matched = matched_heard_sentence(m04, system)
     return (
         f"The simulated customer heard the move {system} planned in {cells[0]} against {cells[1]} "
         f"(the referee's perception model, Wilson 95%{share}): {verdict}; the guard chose which "
         "turns stayed model-written (its own tagger and fact check), so the two kinds are not "
-        "like turns (other moves, other moments)." + (f" {paired}" if paired else "")
+        "like turns (other moves, other moments)."
+        + (f" {matched}" if matched else "")
+        + (f" {paired}" if paired else "")
+        + (f" {drafts}" if (drafts := draft_heard_sentence(m04, system)) else "")
+    )
+
+
+def draft_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None:
+    """The unselected reading (`draft_heard`, notebook 04's `arena.heard.draft_heard_table`): on every
+    guarded turn, the planned move heard in the model's first draft vs in the turn's template."""
+    r = (m04.get("draft_heard") or {}).get(system) or {}
+    if not r.get("n"):
+        return None
+    draft = pct_ci(r["draft_heard_rate"], r.get("draft_heard_lo"), r.get("draft_heard_hi"))
+    template = pct_ci(
+        r["template_heard_rate"], r.get("template_heard_lo"), r.get("template_heard_hi")
+    )
+    diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
+    return (
+        f"Unselected, on all {r['n']} guarded turns whatever the guard then did, it heard the "
+        f"planned move in the model's first draft in {draft} and in the template in {template}: "
+        f"a paired difference of {diff} (bootstrap 95% over turns, which treats turns of one call "
+        f"as independent; {reading(r.get('diff_lo'), r.get('diff_hi'))})."
+    )
+
+
+def matched_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None:
+    """The template turns' heard rate weighted by the model-written turns' planned moves
+    (`heard_matched`, notebook 04's `arena.heard.heard_by_intent_table`): like moves against like."""
+    r = (m04.get("heard_matched") or {}).get(system) or {}
+    if not r.get("llm_n") or r.get("template_matched_rate") != r.get("template_matched_rate"):
+        return None
+    return (
+        f"Weighted to the moves the model-written turns planned, the template turns were heard in "
+        f"{r['template_matched_rate']:.0%} (against {r['llm_rate']:.0%} for the model's "
+        f"{r['llm_n']} turns; no interval: a point reading of which moves the guard kept)."
     )
 
 
 def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None:
     """The paired reading on the same turns (`paired_heard`, notebook 04's
-    `online.paired_heard_table`): the planned move heard in the model-written reply vs in the
+    `arena.heard.paired_heard_table`): the planned move heard in the model-written reply vs in the
     turn's fallback template, read by the same perception in the same call."""
     r = (m04.get("paired_heard") or {}).get(system) or {}
     if not r.get("n"):

@@ -25,7 +25,9 @@ the merchant's dashboard.
 - decimals (``2.2``) that are neither in the knowledge base nor the store's visible metrics
   (checked when the merchant is given, like other percentages) -> ``wrong_number``, and ``N x M``
   arithmetic (``3 x 19``, ``2 times $39``, ``19 + 19``): never on the dashboard or in the knowledge
-  base -> ``invented_arithmetic``;
+  base -> ``invented_arithmetic``; a count of free or extra items (``14 free trials``, ``3 extra
+  vouchers``) whose count and item the knowledge base does not state together (``two months
+  free`` does; a ``14-day free trial`` is no ``14 free trials``) -> ``invented_offer``;
 - any other number (``1587 orders``, ``for 2 nights``, ``the 4th of July``, ``You get 1``), in
   digits or words, when the merchant is given: it must be a number of the knowledge base or of the
   store's visible data (orders and page views as integers, rating and conversion to one decimal)
@@ -33,6 +35,10 @@ the merchant's dashboard.
   times of day (``at three``, ``3 pm``), people (``the three of us``), and numbers inside money,
   percentages and durations (their own rules above).
 Number words are read as numbers first, so paraphrases are checked like digits.
+
+One module although long: every rule reads the same normalized text (number words as digits, with
+a map back to the words said) and the same reading of the knowledge base, and a span one rule
+flags is not flagged again by another.
 """
 
 from __future__ import annotations
@@ -318,6 +324,12 @@ _ARITHMETIC = re.compile(
     re.IGNORECASE,
 )
 _DECIMAL = re.compile(r"(?<![\w.$])\d+\.\d+(?![\w.]|\s*%)")
+# a count of offer items ("14 free trials", "3 extra vouchers", "two bonus months"): the count and
+# the item must stand together in the knowledge base ("two months free" holds "2 month"; a
+# "14-day free trial" holds no "14 trial")
+_OFFER_COUNT = re.compile(
+    r"\b(\d+)\s+(?:(?:free|extra|bonus|complimentary|additional)\s+)+([a-z]+?)s?\b", re.IGNORECASE
+)
 
 
 def _stem_set(text: str) -> set[str]:
@@ -453,6 +465,13 @@ def offer_violations(text: str, product: Product, merchant: Any = None) -> list[
                 "invented_arithmetic", m.group(0), "arithmetic the knowledge base does not do"
             )
         )
+    kb_norm = _normalize(product.kb_text())[0].lower()
+    norm, starts, ends = _normalize(text)
+    for m in _OFFER_COUNT.finditer(norm):
+        count, item = m.group(1), m.group(2).lower()[:5]
+        if not re.search(rf"\b{count}[\s-]+(?:\w+[\s-]+)?{re.escape(item)}", kb_norm):
+            said = text[starts[m.start()] : ends[m.end() - 1]]
+            out.append(Violation("invented_offer", said, f"{product.name} gives no {said!r}"))
     # counts are the duration rule's ("the first 6 months": wrong_duration); here the ordinal and
     # the unit: "the second month" where the knowledge base says "the first month"
     kb_text = _kb_scope_words(product.kb_text())
