@@ -13,8 +13,9 @@ notebook, its status and wall time. It is written before each notebook starts (t
 "running") and after it ends: "ok", "failed" or "interrupted", with the failing `cell` (its number
 in the source notebook) and the `error` when known. A manifest still saying "running" after the
 process is gone was killed (SIGKILL) in that notebook. The entries of notebooks this run did not
-execute (`--only`, or after the stop) are kept from the previous manifest of the same profile; each
-names its own commit. A notebook re-run after it stopped also records `earlier_stopped_s`, the
+execute (`--only`, or after the stop) are kept from the manifest of the same profile on disk, read
+again under a lock at every write, so two `--only` runs of one profile at once keep each other's
+entries; each names its own commit. A notebook re-run after it stopped also records `earlier_stopped_s`, the
 seconds of the stopped attempts before it (their finished stages, e.g. adapters, are reused, so
 `wall_s` alone understates the cost). After a full successful run whose results folder is the
 committed `results/`, the README's results section is regenerated from the tables
@@ -24,6 +25,7 @@ committed `results/`, the README's results section is regenerated from the table
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
@@ -32,6 +34,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -369,11 +373,20 @@ def run_notebooks(
         e["notebook"]: e for e in _earlier_entries(manifest_path, profile.name, notebook_dir)
     }
 
+    mine = {nb.name for nb in notebooks}
+
     def write(status: str) -> None:
-        manifest["notebooks"] = [entries[k] for k in sorted(entries)]
-        manifest["status"] = status
-        manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries.values()), 1)
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        # under a lock, merged with what is on disk now: another run of the same profile (the
+        # test loop runs notebooks 04 and 05 side by side) keeps the entries it wrote meanwhile
+        with _locked(manifest_path):
+            now = _earlier_entries(manifest_path, profile.name, notebook_dir)
+            entries.update({e["notebook"]: e for e in now if e["notebook"] not in mine})
+            manifest["notebooks"] = [entries[k] for k in sorted(entries)]
+            manifest["status"] = status
+            manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries.values()), 1)
+            tmp = manifest_path.with_name(manifest_path.name + ".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+            tmp.replace(manifest_path)
 
     if not notebooks:
         print(f"no notebooks found in {notebook_dir} (nothing to run)")
@@ -416,6 +429,17 @@ def run_notebooks(
         write("running")
     write("ok" if all(e["status"] == "ok" for e in entries.values()) else "partial")
     return manifest
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `<path>.lock` (POSIX `flock`; held until the block ends)."""
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _earlier_entries(manifest_path: Path, profile: str, notebook_dir: Path) -> list[dict]:

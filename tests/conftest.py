@@ -51,7 +51,11 @@ def merchant():
 
 
 def pytest_collection_modifyitems(config, items):
-    """The notebook smoke run first: it is one long chain on one xdist worker (`make test` runs
-    `-n 2 --dist loadfile --no-loadscope-reorder`), so starting it first lets the unit tests fill the other core instead
-    of leaving the chain alone at the end. Stable otherwise (the order of files is kept)."""
-    items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)
+    """The notebook smoke run first and last: `make test` runs `-n 2 --dist loadfile
+    --no-loadscope-reorder`, which keeps a file's tests on one worker, in order, and the files in
+    this order. `test_notebooks.py` (notebooks 01-04, one long chain) starts first on one worker
+    while the unit tests fill the other; `test_notebooks_late.py` (notebook 05 and the checks of
+    all five) comes last, so the worker that finishes the unit tests runs 05 beside 04
+    (`smoke_chain.py`). Stable otherwise (the order of files is kept)."""
+    place = {"test_notebooks.py": 0, "test_notebooks_late.py": 2}
+    items.sort(key=lambda item: place.get(item.path.name, 1))
