@@ -322,6 +322,7 @@ def test_draft_sentence_cites_the_unselected_reading():
         "diff_hi": -0.37,
     }
     text = draft_heard_sentence({"draft_heard": {"base_doga": row}})
-    assert text.startswith("Unselected, on all 200 guarded turns")
+    assert text.startswith("Does the small model's own wording carry the move base_doga planned?")
+    assert "On all 200 of its guarded turns, before any guard choice" in text
     assert "30%" in text and "75%" in text and "-45.0 points" in text
     assert draft_heard_sentence({"draft_heard": {"base_doga": {**row, "n": 0}}}) is None

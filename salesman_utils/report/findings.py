@@ -271,22 +271,15 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
         verdict = "the model's own wording carried the plan more often than the templates"
     else:
         verdict = "the intervals overlap: no difference between the two kinds is shown"
-    replies = {k: (rows.get(k) or {}).get("replies") or 0 for k in ("llm", "template")}
-    share = (
-        f"; {replies['llm']} model-written and {replies['template']} template turns in all"
-        if replies["llm"] or replies["template"]
-        else ""
-    )
     paired = paired_heard_sentence(m04, system)
     matched = matched_heard_sentence(m04, system)
+    kept, swapped = ((rows.get(k) or {}).get("replies") or 0 for k in ("llm", "template"))
     return (
-        f"The simulated customer heard the move {system} planned in {cells[0]} against {cells[1]} "
-        f"(the referee's perception model, Wilson 95%{share}): {verdict}; the guard chose which "
-        "turns stayed model-written (its own tagger and fact check), so the two kinds are not "
-        "like turns (other moves, other moments)."
+        f"Online, {system}'s guard kept the model's reply in {kept} turns and said its template in "
+        f"{swapped}: the customer heard the planned move in {cells[0]} against {cells[1]} (Wilson "
+        f"95%; {verdict}); these are not like turns, the guard chose them."
         + (f" {matched}" if matched else "")
         + (f" {paired}" if paired else "")
-        + (f" {drafts}" if (drafts := draft_heard_sentence(m04, system)) else "")
     )
 
 
@@ -302,10 +295,11 @@ def draft_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str 
     )
     diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
     return (
-        f"Unselected, on all {r['n']} guarded turns whatever the guard then did, it heard the "
-        f"planned move in the model's first draft in {draft} and in the template in {template}: "
-        f"a paired difference of {diff} (bootstrap 95% over turns, which treats turns of one call "
-        f"as independent; {reading(r.get('diff_lo'), r.get('diff_hi'))})."
+        f"Does the small model's own wording carry the move {system} planned? On all {r['n']} of "
+        "its guarded turns, before any guard choice, the simulated customer heard the planned "
+        f"move in the model's first draft in {draft} and in the turn's filled template in "
+        f"{template}: a paired difference of {diff} (bootstrap 95% over turns, treated as "
+        f"independent; {reading(r.get('diff_lo'), r.get('diff_hi'))})."
     )
 
 
@@ -316,9 +310,8 @@ def matched_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> st
     if not r.get("llm_n") or r.get("template_matched_rate") != r.get("template_matched_rate"):
         return None
     return (
-        f"Weighted to the moves the model-written turns planned, the template turns were heard in "
-        f"{r['template_matched_rate']:.0%} (against {r['llm_rate']:.0%} for the model's "
-        f"{r['llm_n']} turns; no interval: a point reading of which moves the guard kept)."
+        f"Weighted to the same planned moves, the templates were heard in "
+        f"{r['template_matched_rate']:.0%} (the model's {r['llm_n']} turns: {r['llm_rate']:.0%})."
     )
 
 
@@ -335,14 +328,11 @@ def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str
     )
     diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
     return (
-        f"On the same {r['n']} model-written turns, it heard the planned move in the reply in "
-        f"{reply} and in the turn's fallback template, read for the same product and merchant, "
-        f"in {template} (Wilson 95%): a paired difference of {diff} (bootstrap 95% over turns; "
-        f"{reading(r.get('diff_lo'), r.get('diff_hi'))}). Partly by construction: the guard kept "
-        "these replies because the agent's own tagger (the same kind of embedding classifier as "
-        "the customer's perception) read the planned move in them at least as surely as in the "
-        "template, a rule added after the referee heard templates more often; and the intervals "
-        "treat turns of one call as independent."
+        f"On the same {r['n']} model-written turns, the templates they replaced were heard in "
+        f"{template} against {reply} for the replies: a paired difference of {diff} (bootstrap "
+        f"95% over turns, treated as independent; {reading(r.get('diff_lo'), r.get('diff_hi'))})."
+        " Partly by construction: the guard keeps a reply only when the agent's own tagger, a "
+        "classifier like the customer's, reads the plan in it at least as surely as in the template."
     )
 
 
@@ -471,6 +461,7 @@ def readme_findings(profile: Profile | str) -> list[str]:
         s
         for s in (
             online_sentence(m04),
+            draft_heard_sentence(m04),
             heard_sentence(m04),
             referee_sentence(paths(prof, create=False).tables),
             bayes_sentence(m02),
@@ -654,9 +645,9 @@ def _nb04(m: dict[str, Any]) -> list[str]:
         )
     if m.get("detectable_difference"):
         out.append(str(m["detectable_difference"]))
-    heard = heard_sentence(m)
-    if heard:
-        out.append(heard)
+    for said in (draft_heard_sentence(m), heard_sentence(m)):
+        if said:
+            out.append(said)
     found = referee_findings_sentence(m)
     if found:
         out.append(found)
