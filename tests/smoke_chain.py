@@ -1,6 +1,6 @@
 """The papermill smoke run, shared by two test files so that it uses both cores.
 
-Notebooks 01 -> 02 -> 04 run in `test_notebooks.py` (first in the queue); notebook 05 and the
+Notebooks 01, 02, 03 and 04 run in `test_notebooks.py` (first in the queue); notebook 05 and the
 checks of all five run in `test_notebooks_late.py` (last in the queue, `conftest.py`), so that
 with `pytest -n 2 --dist loadfile` the worker that finishes the unit tests runs 05 beside 04 (05
 reads 01-03's artifacts, and 04's conversion table only for a figure it draws when present).
@@ -47,16 +47,24 @@ def ensure(profile, notebook: str, session: str) -> dict:
     marker = folder / f"{notebook}.json"
     with open(folder / f"{notebook}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            saved = json.loads(marker.read_text())
-            if saved.get("session") == session:
-                return saved["entry"]
+        try:
+            saved = json.loads(marker.read_text()) if marker.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):  # left half-written: stale
+            saved = {}
+        if saved.get("session") == session:
+            return saved["entry"]
         try:
             manifest = run_notebooks(profile, only=[notebook])
             entry = next(e for e in manifest["notebooks"] if e["notebook"].startswith(notebook))
         except NotebookFailed as exc:
             entry = {"notebook": notebook, "status": exc.status, "cell": exc.cell}
             entry["error"] = exc.error or str(exc)
+        except Exception as exc:  # the runner's own failure: recorded, so no worker runs it again
+            entry = {
+                "notebook": notebook,
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+            }
         marker.write_text(json.dumps({"session": session, "entry": entry}))
         return entry
 

@@ -305,6 +305,8 @@ TRUE = [  # (product, text): knowledge base and dashboard only
     ("store_page_pro", "Store Page Pro has a 14-day free trial, no card needed."),
     ("store_page_pro", "On the Annual plan you get two months free compared with monthly."),
     ("coupon_booster", "That's 2 free months of the monthly fee, if you run a coupon each month."),
+    ("store_page_pro", "You get one free trial of 14 days, no card needed."),
+    ("store_page_pro", "That's 14 free trial days before the plan starts."),
     (
         "coupon_booster",
         "The Booster plan is $19 a month, with the monthly fee waived for 2 months.",

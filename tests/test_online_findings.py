@@ -215,6 +215,11 @@ def test_paired_heard_table_without_paired_turns(merchant):
     assert paired_heard_table(calls).empty
     one = paired_heard_table({"s": [_call("s-0", merchant, [_said("Opening", "Opening", "x")])]})
     assert one.loc[0, "diff"] == 1.0 and math.isnan(one.loc[0, "diff_lo"])  # n = 1: no interval
+    # no discordant pair: every resample gives the same difference, so no interval (not [0, 0])
+    same = [_said("Opening", h, t) for h, t in [("Opening",) * 2, ("Closing",) * 2] * 4]
+    row = paired_heard_table({"s": [_call("s-0", merchant, same)]}).iloc[0]
+    assert row["n"] == 8 and row["diff"] == 0.0
+    assert math.isnan(row["diff_lo"]) and math.isnan(row["diff_hi"])
 
 
 def test_heard_by_intent_matches_the_template_turns_to_the_model_turns_moves(merchant):
@@ -245,6 +250,7 @@ def test_heard_by_intent_matches_the_template_turns_to_the_model_turns_moves(mer
     assert table.loc["all", "llm_heard_rate"] == pytest.approx(0.5)
     assert table.loc["all", "template_heard_rate"] == pytest.approx(0.8)
     assert table.loc["all, template matched", "template_heard_rate"] == pytest.approx(0.5)
+    assert math.isnan(table.loc["all, template matched", "template_n"])  # a weighted mean, no k/n
     summary = heard_matched(heard_by_intent_table(calls))
     assert summary["d"] == pytest.approx(
         {"llm_n": 2, "llm_rate": 0.5, "template_rate": 0.8, "template_matched_rate": 0.5}

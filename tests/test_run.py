@@ -116,6 +116,28 @@ def test_two_only_runs_at_once_keep_each_others_entries(nb_dir, tmp_path, monkey
     assert by_name == {"01_ok.ipynb": "ok", "03_ok.ipynb": "ok"} and manifest["status"] == "ok"
 
 
+def test_a_run_ending_beside_a_failed_one_is_not_ok(nb_dir, tmp_path, monkeypatch):
+    """Run B (notebook 02) fails while run A (notebook 01) executes: A's final status, computed
+    after it merges B's entry, is "partial", not "ok"."""
+    import salesman_utils.run as run
+
+    prof = load_profile("smoke")
+    real = run.execute_one
+
+    def execute_one(nb, out, profile_arg):
+        if nb.name == "01_ok.ipynb":
+            with pytest.raises(NotebookFailed):
+                run_in(tmp_path, prof, only=["02"], notebook_dir=nb_dir)
+        return real(nb, out, profile_arg)
+
+    monkeypatch.setattr(run, "execute_one", execute_one)
+    run_in(tmp_path, prof, only=["01"], notebook_dir=nb_dir)
+    manifest = json.loads((tmp_path / "res" / "run_manifest.json").read_text())
+    by_name = {e["notebook"]: e["status"] for e in manifest["notebooks"]}
+    assert by_name == {"01_ok.ipynb": "ok", "02_fails.ipynb": "failed"}
+    assert manifest["status"] == "partial"
+
+
 # --- a run that stops is marked as stopped (issue 27) ------------------------------------------
 
 

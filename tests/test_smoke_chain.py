@@ -63,3 +63,17 @@ def test_an_upstream_failure_is_reported_downstream(fake):
     entry = smoke_chain.ensure(None, "04", "s1")
     assert entry["status"] == "upstream failed" and entry["upstream"]["status"] == "failed"
     assert entry["upstream"]["error"] == "ValueError: planted" and "04" not in fake.ran
+
+
+def test_a_half_written_marker_is_stale_and_a_runner_error_is_recorded(fake, tmp_path, monkeypatch):
+    (tmp_path / "smoke-session").mkdir()
+    (tmp_path / "smoke-session" / "01.json").write_text('{"session": "s1", "ent')
+    assert smoke_chain.ensure(None, "01", "s1")["status"] == "ok" and fake.ran == ["01"]
+
+    def broken(profile, only):
+        raise RuntimeError("kernel died")
+
+    monkeypatch.setattr(smoke_chain, "run_notebooks", broken)
+    entry = smoke_chain.ensure(None, "02", "s1")
+    assert entry["status"] == "failed" and "kernel died" in entry["error"]
+    assert smoke_chain.ensure(None, "02", "s1") == entry  # recorded: not run again

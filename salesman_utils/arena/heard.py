@@ -92,10 +92,14 @@ def draft_heard_table(results: dict[str, Sequence[Dialogue]], seed: int = 0) -> 
 
 
 def _paired_row(pairs: list[tuple[bool, bool]], seed: int = 0) -> dict[str, Any]:
-    """Counts, Wilson rates and the paired difference of (reply heard, template heard) pairs."""
+    """Counts, Wilson rates and the paired difference of (reply heard, template heard) pairs.
+    Without a discordant pair the bootstrap's resamples are all equal, and an interval of width
+    zero would read as a precise zero: the difference then has no interval (nan bounds)."""
     a, b = [float(x) for x, _ in pairs], [float(y) for _, y in pairs]
     n, k_a, k_b = len(pairs), int(sum(a)), int(sum(b))
     diff = paired_bootstrap_diff(a, b, seed=seed)
+    if all(x == y for x, y in pairs):
+        diff = (diff[0], float("nan"), float("nan"))
     return {
         "n": n,
         "reply_heard": k_a,
@@ -152,13 +156,14 @@ def heard_by_intent_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFram
         )
         cells = [(i, c["llm"], c["template"], None) for i, c in sorted(counts.items())]
         cells += [("all", total["llm"], total["template"], None)]
-        cells += [("all, template matched", total["llm"], total["template"], matched)]
+        # the matched row's template counts are blank: its rate is a weighted mean, not k / n
+        cells += [("all, template matched", total["llm"], [None, None], matched)]
         rows += [_intent_row(system, *cell) for cell in cells]
     return pd.DataFrame(rows, columns=INTENT_COLUMNS)
 
 
 def _intent_row(
-    system: str, intent: str, llm: list[int], tpl: list[int], tpl_rate: float | None
+    system: str, intent: str, llm: list[int], tpl: list, tpl_rate: float | None
 ) -> dict[str, Any]:
     """One row of `heard_by_intent_table`: [turns, heard] of each kind; `tpl_rate` overrides the
     template turns' own rate (the matched row)."""

@@ -274,8 +274,10 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     paired = paired_heard_sentence(m04, system)
     matched = matched_heard_sentence(m04, system)
     kept, swapped = ((rows.get(k) or {}).get("replies") or 0 for k in ("llm", "template"))
+    drafts = draft_heard_sentence(m04, system)
     return (
-        f"Online, {system}'s guard kept the model's reply in {kept} turns and said its template in "
+        (f"{drafts} " if drafts else "")
+        + f"Online, {system}'s guard kept the model's reply in {kept} turns and said its template in "
         f"{swapped}: the customer heard the planned move in {cells[0]} against {cells[1]} (Wilson "
         f"95%; {verdict}); these are not like turns, the guard chose them."
         + (f" {matched}" if matched else "")
@@ -299,7 +301,9 @@ def draft_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str 
         "its guarded turns, before any guard choice, the simulated customer heard the planned "
         f"move in the model's first draft in {draft} and in the turn's filled template in "
         f"{template}: a paired difference of {diff} (bootstrap 95% over turns, treated as "
-        f"independent; {reading(r.get('diff_lo'), r.get('diff_hi'))})."
+        f"independent; {reading(r.get('diff_lo'), r.get('diff_hi'))}). Partly by construction: the "
+        "customer's ear was fitted on lines of the simulator's held-out bank, which are written "
+        "like the templates."
     )
 
 
@@ -311,7 +315,8 @@ def matched_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> st
         return None
     return (
         f"Weighted to the same planned moves, the templates were heard in "
-        f"{r['template_matched_rate']:.0%} (the model's {r['llm_n']} turns: {r['llm_rate']:.0%})."
+        f"{r['template_matched_rate']:.0%} (the model's {r['llm_n']} turns: {r['llm_rate']:.0%}; "
+        "a point reading, no interval)."
     )
 
 
@@ -327,12 +332,19 @@ def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str
         r["template_heard_rate"], r.get("template_heard_lo"), r.get("template_heard_hi")
     )
     diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
+    if _ok(r.get("diff_lo")) and _ok(r.get("diff_hi")):
+        paired = (
+            f"a paired difference of {diff} (bootstrap 95% over turns, treated as independent; "
+            f"{reading(r.get('diff_lo'), r.get('diff_hi'))})"
+        )
+    else:  # no discordant pair: no interval (`arena.heard._paired_row`)
+        paired = f"the same reading on every one of the {r['n']} turns, so no interval"
     return (
         f"On the same {r['n']} model-written turns, the templates they replaced were heard in "
-        f"{template} against {reply} for the replies: a paired difference of {diff} (bootstrap "
-        f"95% over turns, treated as independent; {reading(r.get('diff_lo'), r.get('diff_hi'))})."
-        " Partly by construction: the guard keeps a reply only when the agent's own tagger, a "
-        "classifier like the customer's, reads the plan in it at least as surely as in the template."
+        f"{template} against {reply} for the replies: {paired}. Partly by construction: the guard "
+        "keeps a reply only when the agent's own tagger, a classifier like the customer's, reads "
+        "the plan in it at least as surely as in the template, a rule added after the customer "
+        "had heard the templates more often in these same calls."
     )
 
 
@@ -461,7 +473,6 @@ def readme_findings(profile: Profile | str) -> list[str]:
         s
         for s in (
             online_sentence(m04),
-            draft_heard_sentence(m04),
             heard_sentence(m04),
             referee_sentence(paths(prof, create=False).tables),
             bayes_sentence(m02),
@@ -470,7 +481,10 @@ def readme_findings(profile: Profile | str) -> list[str]:
         )
         if s
     ]
-    return out[:8]
+    if len(out) > 8:  # the README is read in ten minutes: a ninth finding merges into another,
+        # never silently replaces the last (the judge's verdict)
+        raise ValueError(f"readme_findings: {len(out)} findings, at most 8")
+    return out
 
 
 def findings_section(profile: Profile | str) -> str:
@@ -645,9 +659,9 @@ def _nb04(m: dict[str, Any]) -> list[str]:
         )
     if m.get("detectable_difference"):
         out.append(str(m["detectable_difference"]))
-    for said in (draft_heard_sentence(m), heard_sentence(m)):
-        if said:
-            out.append(said)
+    heard = heard_sentence(m)
+    if heard:
+        out.append(heard)
     found = referee_findings_sentence(m)
     if found:
         out.append(found)

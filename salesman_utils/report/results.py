@@ -52,6 +52,13 @@ def write_table(df: pd.DataFrame, profile: Profile, name: str, floatfmt: str = "
     """Write `results/tables/<name>.csv` and `<name>.md`; returns the CSV path."""
     folder = paths(profile).tables
     csv = folder / f"{name}.csv"
-    df.to_csv(csv, index=False)
-    (folder / f"{name}.md").write_text(df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
+    # each file replaced whole (write, then rename): a notebook running beside this one (the test
+    # loop runs 04 and 05 at once) never reads half a table
+    tmp = csv.with_name(csv.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(csv)
+    md = folder / f"{name}.md"
+    tmp = md.with_name(md.name + ".tmp")
+    tmp.write_text(df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
+    tmp.replace(md)
     return csv

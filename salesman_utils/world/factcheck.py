@@ -328,7 +328,9 @@ _DECIMAL = re.compile(r"(?<![\w.$])\d+\.\d+(?![\w.]|\s*%)")
 # the item must stand together in the knowledge base ("two months free" holds "2 month"; a
 # "14-day free trial" holds no "14 trial")
 _OFFER_COUNT = re.compile(
-    r"\b(\d+)\s+(?:(?:free|extra|bonus|complimentary|additional)\s+)+([a-z]+?)s?\b", re.IGNORECASE
+    r"\b(\d+)\s+(?:(?:free|extra|bonus|complimentary|additional)\s+)+([a-z]+?)s?\b"
+    r"(?:[\s-]+(day|week|month|year)s?\b)?",
+    re.IGNORECASE,
 )
 
 
@@ -468,7 +470,11 @@ def offer_violations(text: str, product: Product, merchant: Any = None) -> list[
     kb_norm = _normalize(product.kb_text())[0].lower()
     norm, starts, ends = _normalize(text)
     for m in _OFFER_COUNT.finditer(norm):
-        count, item = m.group(1), m.group(2).lower()[:5]
+        # "one free trial" is one offer (the offer-term rule checks the trial itself); in "14 free
+        # trial days" the count is of days
+        count, item = m.group(1), (m.group(3) or m.group(2)).lower()[:5]
+        if count == "1":
+            continue
         if not re.search(rf"\b{count}[\s-]+(?:\w+[\s-]+)?{re.escape(item)}", kb_norm):
             said = text[starts[m.start()] : ends[m.end() - 1]]
             out.append(Violation("invented_offer", said, f"{product.name} gives no {said!r}"))
