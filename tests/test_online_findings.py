@@ -7,6 +7,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from salesman_utils.agent.doga import AgentTurn
@@ -250,7 +251,7 @@ def test_heard_by_intent_matches_the_template_turns_to_the_model_turns_moves(mer
     assert table.loc["all", "llm_heard_rate"] == pytest.approx(0.5)
     assert table.loc["all", "template_heard_rate"] == pytest.approx(0.8)
     assert table.loc["all, template matched", "template_heard_rate"] == pytest.approx(0.5)
-    assert math.isnan(table.loc["all, template matched", "template_n"])  # a weighted mean, no k/n
+    assert pd.isna(table.loc["all, template matched", "template_n"])  # a weighted mean, no k/n
     summary = heard_matched(heard_by_intent_table(calls))
     assert summary["d"] == pytest.approx(
         {"llm_n": 2, "llm_rate": 0.5, "template_rate": 0.8, "template_matched_rate": 0.5}

@@ -159,7 +159,9 @@ def heard_by_intent_table(results: dict[str, Sequence[Dialogue]]) -> pd.DataFram
         # the matched row's template counts are blank: its rate is a weighted mean, not k / n
         cells += [("all, template matched", total["llm"], [None, None], matched)]
         rows += [_intent_row(system, *cell) for cell in cells]
-    return pd.DataFrame(rows, columns=INTENT_COLUMNS)
+    table = pd.DataFrame(rows, columns=INTENT_COLUMNS)
+    counts = ["llm_n", "llm_heard", "template_n", "template_heard"]
+    return table.astype(dict.fromkeys(counts, "Int64"))  # integers, blank where there is none
 
 
 def _intent_row(
