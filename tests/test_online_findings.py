@@ -302,7 +302,7 @@ def test_matched_sentence_cites_the_matched_rate():
 
     r = {"llm_n": 8, "llm_rate": 0.375, "template_rate": 0.75, "template_matched_rate": 0.4}
     text = matched_heard_sentence({"heard_matched": {"base_doga": r}})
-    assert "40%" in text and "38%" in text and "8 turns" in text
+    assert "40%" in text and "38%" in text and "point reading" in text
     assert matched_heard_sentence({"heard_matched": {"base_doga": {**r, "llm_n": 0}}}) is None
     nan = {**r, "template_matched_rate": float("nan")}
     assert matched_heard_sentence({"heard_matched": {"base_doga": nan}}) is None

@@ -395,7 +395,7 @@ def test_readme_findings_from_fake_metrics_cite_exactly_them(profile):
     text = " ".join(found)
     assert "template agent converted 23 of 44 calls (52% [38%, 66%])" in text
     assert "differences of about 27.5% or more" in text
-    assert "57 of 150 of its model-written turns (38% [" in text
+    assert "the plan in 57 of 150 (38% [" in text and "kept replies against 66 of 90" in text
     assert "ROC-AUC 0.741 [0.702, 0.779] against 0.612 [0.571, 0.652]" in text
     assert "grpo_bayes -0.012 [-0.081, +0.046] (no rise shown)" in text
     assert "grpo_sim +0.067 [+0.021, +0.113] (rose)" in text and "+0.500" not in text

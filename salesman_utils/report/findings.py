@@ -257,20 +257,20 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     turns (`reply_kinds`, counts saved by notebook 04)."""
     rows = {r.get("kind"): r for r in m04.get("reply_kinds") or [] if r.get("system") == system}
     cells, ci = [], {}
-    for kind, label in (("llm", "model-written"), ("template", "template")):
+    for kind in ("llm", "template"):
         r = rows.get(kind) or {}
         n, k = r.get("planned_n") or 0, r.get("planned_heard")
         if not n or k is None:
             return None
         _, lo, hi = _wilson(k, n)
         ci[kind] = (lo, hi)
-        cells.append(f"{k} of {n} of its {label} turns ({pct_ci(k / n, lo, hi)})")
+        cells.append(f"{k} of {n} ({pct_ci(k / n, lo, hi)})")
     if ci["llm"][1] < ci["template"][0]:
-        verdict = "the model's own wording lost the plan more often than the templates"
+        verdict = "fewer in the kept replies"
     elif ci["llm"][0] > ci["template"][1]:
-        verdict = "the model's own wording carried the plan more often than the templates"
+        verdict = "more in the kept replies"
     else:
-        verdict = "the intervals overlap: no difference between the two kinds is shown"
+        verdict = "overlapping: no difference shown"
     paired = paired_heard_sentence(m04, system)
     matched = matched_heard_sentence(m04, system)
     kept, swapped = ((rows.get(k) or {}).get("replies") or 0 for k in ("llm", "template"))
@@ -278,8 +278,8 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     return (
         (f"{drafts} " if drafts else "")
         + f"Online, {system}'s guard kept the model's reply in {kept} turns and said its template in "
-        f"{swapped}: the customer heard the planned move in {cells[0]} against {cells[1]} (Wilson "
-        f"95%; {verdict}); these are not like turns, the guard chose them."
+        f"{swapped}; the customer heard the plan in {cells[0]} kept replies against {cells[1]} "
+        f"templates (Wilson 95%; {verdict}), on turns the guard chose."
         + (f" {matched}" if matched else "")
         + (f" {paired}" if paired else "")
     )
@@ -302,8 +302,7 @@ def draft_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str 
         f"move in the model's first draft in {draft} and in the turn's filled template in "
         f"{template}: a paired difference of {diff} (bootstrap 95% over turns, treated as "
         f"independent; {reading(r.get('diff_lo'), r.get('diff_hi'))}). Partly by construction: the "
-        "customer's ear was fitted on lines of the simulator's held-out bank, which are written "
-        "like the templates."
+        "customer's ear was fitted on held-out bank lines written like the templates."
     )
 
 
@@ -314,9 +313,8 @@ def matched_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> st
     if not r.get("llm_n") or r.get("template_matched_rate") != r.get("template_matched_rate"):
         return None
     return (
-        f"Weighted to the same planned moves, the templates were heard in "
-        f"{r['template_matched_rate']:.0%} (the model's {r['llm_n']} turns: {r['llm_rate']:.0%}; "
-        "a point reading, no interval)."
+        f"Templates of the same moves: {r['template_matched_rate']:.0%} (kept replies "
+        f"{r['llm_rate']:.0%}; a point reading)."
     )
 
 
@@ -333,18 +331,18 @@ def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str
     )
     diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
     if _ok(r.get("diff_lo")) and _ok(r.get("diff_hi")):
-        paired = (
-            f"a paired difference of {diff} (bootstrap 95% over turns, treated as independent; "
+        said = (
+            f"were heard in {template} against {reply} for the replies: a paired difference of "
+            f"{diff} (bootstrap 95% over turns, treated as independent; "
             f"{reading(r.get('diff_lo'), r.get('diff_hi'))})"
         )
     else:  # no discordant pair: no interval (`arena.heard._paired_row`)
-        paired = f"the same reading on every one of the {r['n']} turns, so no interval"
+        said = f"were heard exactly as often as the replies, {template}"
     return (
-        f"On the same {r['n']} model-written turns, the templates they replaced were heard in "
-        f"{template} against {reply} for the replies: {paired}. Partly by construction: the guard "
-        "keeps a reply only when the agent's own tagger, a classifier like the customer's, reads "
-        "the plan in it at least as surely as in the template, a rule added after the customer "
-        "had heard the templates more often in these same calls."
+        f"On the same {r['n']} model-written turns, the templates {said}. Partly by construction: "
+        "the guard keeps a reply only when the agent's own tagger, a classifier like the "
+        "customer's, reads the plan in it at least as surely as in the template, a rule written "
+        "after these calls' readings."
     )
 
 
