@@ -6,8 +6,6 @@ import nbformat
 import pytest
 from smoke_chain import NOTEBOOKS, check_smoke_run, run_id
 
-from salesman_utils.config import load_profile
-
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_source_notebook_is_clean(nb_path):
@@ -32,13 +30,8 @@ def test_source_notebook_is_clean(nb_path):
 CHAIN = [p for p in NOTEBOOKS if p.stem[:2] in {"01", "02", "03", "04"}]
 
 
-@pytest.fixture(scope="module")
-def smoke_prof():
-    return load_profile("smoke")
-
-
 @pytest.mark.parametrize("nb_path", CHAIN, ids=[p.stem for p in CHAIN])
 @pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
 @pytest.mark.notebooks
-def test_smoke_run_of_notebook(nb_path, smoke_prof, request):
-    check_smoke_run(smoke_prof, nb_path, run_id(request.config))
+def test_smoke_run_of_notebook(nb_path, smoke_profile, request):
+    check_smoke_run(smoke_profile, nb_path, run_id(request.config))

@@ -10,23 +10,18 @@ import pandas as pd
 import pytest
 from smoke_chain import NOTEBOOKS, ensure, run_id
 
-from salesman_utils.config import load_profile, paths
+from salesman_utils.config import paths
 from salesman_utils.run import output_problems
 
 
 @pytest.fixture(scope="module")
-def smoke_prof():
-    return load_profile("smoke")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(smoke_prof, request):
+def smoke_run(smoke_profile, request):
     """The smoke profile after every notebook ran this session (waits for, or runs, the ones not
     finished yet, e.g. when a value test is selected alone)."""
     for nb_path in NOTEBOOKS:
-        entry = ensure(smoke_prof, nb_path.stem[:2], run_id(request.config))
+        entry = ensure(smoke_profile, nb_path.stem[:2], run_id(request.config))
         assert entry["status"] == "ok", entry
-    return smoke_prof
+    return smoke_profile
 
 
 def _metrics(prof, name: str) -> dict:

@@ -8,18 +8,11 @@ from __future__ import annotations
 import pytest
 from smoke_chain import NOTEBOOKS, check_smoke_run, run_id
 
-from salesman_utils.config import load_profile
-
 LATE = [p for p in NOTEBOOKS if p.stem[:2] == "05"]
-
-
-@pytest.fixture(scope="module")
-def smoke_prof():
-    return load_profile("smoke")
 
 
 @pytest.mark.parametrize("nb_path", LATE, ids=[p.stem for p in LATE])
 @pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
 @pytest.mark.notebooks
-def test_smoke_run_of_notebook(nb_path, smoke_prof, request):
-    check_smoke_run(smoke_prof, nb_path, run_id(request.config))
+def test_smoke_run_of_notebook(nb_path, smoke_profile, request):
+    check_smoke_run(smoke_profile, nb_path, run_id(request.config))
