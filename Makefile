@@ -54,11 +54,12 @@ reproduce: setup  ## run all notebooks with PROFILE (default tutorial) and refre
 smoke: setup  ## run all notebooks with the tiny smoke profile (outputs under artifacts/smoke)
 	$(PY) -m salesman_utils.run --profile smoke
 
-# both cores: the notebook smoke run on one worker (--dist loadfile keeps a file's tests on one
-# worker, in order; conftest puts that file first and --no-loadscope-reorder keeps it first), the
-# unit tests on the other. OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep instead of
-# spinning while they wait, so two processes of two threads share two cores without stalling each
-# other, and the notebooks get both cores once the unit tests are done
+# both cores: --dist loadfile keeps a file's tests on one worker, in order, and
+# --no-loadscope-reorder hands the files out in conftest's order: notebooks 01-04 first on one
+# worker, the unit tests on the other, notebook 05 halfway through them (beside 04, tests/
+# smoke_chain.py), the checks of all five last. OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads
+# sleep instead of spinning while they wait, so two processes of two threads share two cores
+# without stalling each other
 test: setup  ## unit tests + papermill smoke run of every notebook, on 2 workers
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
