@@ -173,6 +173,7 @@ def scrub_text(text: str, root: Path = REPO_ROOT) -> str:
 
 
 # What a saved notebook must not show: the machine's paths, warnings, progress-bar fragments.
+_PAPERMILL_PATHS = ("input_path", "output_path")  # in an executed notebook's metadata
 _PATH_REPR = re.compile(r"\b(?:Posix|Windows)?Path\('")
 _ABSOLUTE = re.compile(r"(?<![\w.~])/(?:work|home|tmp|root|Users)/")
 _WARNING = re.compile(r"\b\w*Warning\b:|warnings\.warn\(|IProgress not found")
@@ -193,13 +194,20 @@ def strip_progress(text: str) -> str:
 
 
 def scrub_outputs(path: Path, root: Path = REPO_ROOT) -> int:
-    """Rewrite an executed notebook with `scrub_text` applied to every text output and progress
-    bars taken out of its stderr (`strip_progress`; an output left empty goes); returns the
-    number of outputs changed. Images and the source cells are left as they are."""
+    """Rewrite an executed notebook with `scrub_text` applied to every text output and to the
+    paths papermill records in its metadata (`input_path`, `output_path`), and progress bars taken
+    out of its stderr (`strip_progress`; an output left empty goes); returns the number of outputs
+    and metadata fields changed. Images and the source cells are left as they are."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     changed = 0
+    papermill = nb.metadata.get("papermill", {})
+    for key in _PAPERMILL_PATHS:
+        value = papermill.get(key)
+        if isinstance(value, str) and (new := scrub_text(value, root)) != value:
+            papermill[key] = new
+            changed += 1
     for cell in nb.cells:
         kept_outputs = []
         for out in cell.get("outputs", []):
@@ -269,7 +277,12 @@ def output_problems(path: Path) -> list[str]:
     import nbformat
 
     problems: list[str] = []
-    code = [c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"]
+    nb = nbformat.read(str(path), as_version=4)
+    papermill = nb.metadata.get("papermill", {})
+    for key in _PAPERMILL_PATHS:
+        if _ABSOLUTE.search(str(papermill.get(key) or "")):
+            problems.append(f"{path.name} metadata papermill.{key}: path: {papermill[key]}")
+    code = [c for c in nb.cells if c.cell_type == "code"]
     for number, cell in enumerate(code, start=1):
         texts, images = [], 0
         for out in cell.get("outputs", []):

@@ -130,6 +130,28 @@ def test_scrub_makes_paths_relative(tmp_path):
     assert "PosixPath('results/m.json')" in text and "-> artifacts/c" in text
 
 
+def test_scrub_makes_papermills_metadata_paths_relative(tmp_path):
+    root = Path("/work/main")
+    path = _notebook(tmp_path, [])
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata["papermill"] = {
+        "input_path": "/work/main/notebooks/01_x.ipynb",
+        "output_path": "/work/main/artifacts/tutorial/executing/01_x.ipynb",
+    }
+    nbformat.write(nb, str(path))
+    assert [p.split(": ")[0] for p in output_problems(path)] == [
+        f"{path.name} metadata papermill.input_path",
+        f"{path.name} metadata papermill.output_path",
+    ]
+    assert scrub_outputs(path, root) == 2
+    meta = nbformat.read(str(path), as_version=4).metadata["papermill"]
+    assert meta == {
+        "input_path": "notebooks/01_x.ipynb",
+        "output_path": "artifacts/tutorial/executing/01_x.ipynb",
+    }
+    assert output_problems(path) == []
+
+
 def test_scrub_takes_progress_bars_out_of_stderr(tmp_path):
     bar = (
         "turns:   0%|          | 0/9 [00:00<?, ?it/s]\rturns: 100%|##| 9/9 [00:21<00:00, 2.44s/it]"
