@@ -11,6 +11,7 @@ Two kinds of artifact, two rules:
   and the command that retrains it.
 
 `run_command(notebook, profile)` is the command that re-runs the notebook which writes an artifact.
+`write_whole(path, text)` writes a file so that no reader ever sees half of it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ class ArtifactError(RuntimeError):
 
 class ArtifactWarning(UserWarning):
     """A cache file could not be read: it was moved aside and is being rebuilt."""
+
+
+def write_whole(path: str | Path, text: str) -> Path:
+    """Write `text` to `<path>.tmp`, then rename it over `path` (atomic on one file system): a
+    crash leaves the old file, and a process reading beside the writer (the test loop runs two
+    notebooks at once) never reads half of it. Returns `path`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
 
 
 def run_command(notebook: str, profile: str | None = None) -> str:

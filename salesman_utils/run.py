@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from salesman_utils.artifacts import write_whole
 from salesman_utils.config import (
     REPO_ROOT,
     Profile,
@@ -400,9 +401,7 @@ def run_notebooks(
                 status = "ok" if ok else "partial"
             manifest["status"] = status
             manifest["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in entries.values()), 1)
-            tmp = manifest_path.with_name(manifest_path.name + ".tmp")
-            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-            tmp.replace(manifest_path)
+            write_whole(manifest_path, json.dumps(manifest, indent=2) + "\n")
 
     if not notebooks:
         print(f"no notebooks found in {notebook_dir} (nothing to run)")

@@ -33,6 +33,7 @@ from salesman_utils.agent.doga import (
     named_opening,
 )
 from salesman_utils.agent.intents import agent_view
+from salesman_utils.artifacts import write_whole
 from salesman_utils.banks import DataBankError
 from salesman_utils.config import Profile, load_profile, paths
 from salesman_utils.world.knowledge import Product, get_product, load_products
@@ -194,10 +195,7 @@ def save_transcript(session: ChatSession, ended_by: str, folder: str | Path | No
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "turns": turns,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return write_whole(path, json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _safe_stream(stream: Any) -> Any:

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from salesman_utils.artifacts import ArtifactWarning
+from salesman_utils.artifacts import ArtifactWarning, write_whole
 from salesman_utils.world.corpus import (
     INTENTS,
     Dialogue,
@@ -376,10 +376,7 @@ class ScriptLibrary:
             "dropped": self.dropped,
             "entries": [asdict(e) for e in self.entries],
         }
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(body, indent=1) + "\n")
-        tmp.replace(path)  # atomic: a crash never leaves half a library behind
-        return path
+        return write_whole(path, json.dumps(body, indent=1) + "\n")  # never half a library
 
     @classmethod
     def load(cls, path: str | Path, embedder: Any = None) -> ScriptLibrary:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesman_utils.artifacts import write_whole
 from salesman_utils.config import Profile, paths
 
 
@@ -52,13 +53,7 @@ def write_table(df: pd.DataFrame, profile: Profile, name: str, floatfmt: str = "
     """Write `results/tables/<name>.csv` and `<name>.md`; returns the CSV path."""
     folder = paths(profile).tables
     csv = folder / f"{name}.csv"
-    # each file replaced whole (write, then rename): a notebook running beside this one (the test
-    # loop runs 04 and 05 at once) never reads half a table
-    tmp = csv.with_name(csv.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(csv)
-    md = folder / f"{name}.md"
-    tmp = md.with_name(md.name + ".tmp")
-    tmp.write_text(df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
-    tmp.replace(md)
+    # each file replaced whole: a notebook running beside this one never reads half a table
+    write_whole(csv, df.to_csv(index=False))
+    write_whole(folder / f"{name}.md", df.to_markdown(index=False, floatfmt=floatfmt) + "\n")
     return csv
