@@ -360,10 +360,16 @@ _CHAT_UNIT = re.compile(
 
 
 @lru_cache(maxsize=64)
+def _kb_normalized(text: str) -> str:
+    """The knowledge-base text with number words as digits (`_normalize`), lower-cased; cached:
+    the guard checks every reply against the same few products."""
+    return _normalize(text)[0].lower()
+
+
+@lru_cache(maxsize=64)
 def _kb_numbers(text: str) -> frozenset[float]:
     """Every number of the knowledge-base text, digits and number words alike."""
-    norm, _, _ = _normalize(text)
-    return frozenset(float(x) for x in re.findall(r"\d+(?:\.\d+)?", norm))
+    return frozenset(float(x) for x in re.findall(r"\d+(?:\.\d+)?", _kb_normalized(text)))
 
 
 def _merchant_numbers(merchant: Any) -> set[float]:
@@ -467,7 +473,7 @@ def offer_violations(text: str, product: Product, merchant: Any = None) -> list[
                 "invented_arithmetic", m.group(0), "arithmetic the knowledge base does not do"
             )
         )
-    kb_norm = _normalize(product.kb_text())[0].lower()
+    kb_norm = _kb_normalized(product.kb_text())
     norm, starts, ends = _normalize(text)
     for m in _OFFER_COUNT.finditer(norm):
         # "one free trial" is one offer (the offer-term rule checks the trial itself); in "14 free
