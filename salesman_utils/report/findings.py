@@ -285,17 +285,23 @@ def heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None
     )
 
 
+def _paired_cells(r: dict[str, Any], first: str) -> tuple[str, str, str]:
+    """The two rates and their paired difference of an `arena.heard` row, as the sentences say
+    them: `<first>_heard_rate` and `template_heard_rate` with their intervals, `diff` in points."""
+    cells = [
+        pct_ci(r[f"{k}_heard_rate"], r.get(f"{k}_heard_lo"), r.get(f"{k}_heard_hi"))
+        for k in (first, "template")
+    ]
+    return cells[0], cells[1], points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
+
+
 def draft_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str | None:
     """The unselected reading (`draft_heard`, notebook 04's `arena.heard.draft_heard_table`): on every
     guarded turn, the planned move heard in the model's first draft vs in the turn's template."""
     r = (m04.get("draft_heard") or {}).get(system) or {}
     if not r.get("n"):
         return None
-    draft = pct_ci(r["draft_heard_rate"], r.get("draft_heard_lo"), r.get("draft_heard_hi"))
-    template = pct_ci(
-        r["template_heard_rate"], r.get("template_heard_lo"), r.get("template_heard_hi")
-    )
-    diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
+    draft, template, diff = _paired_cells(r, "draft")
     return (
         f"Does the small model's own wording carry the move {system} planned? On all {r['n']} of "
         "its guarded turns, before any guard choice, the simulated customer heard the planned "
@@ -325,11 +331,7 @@ def paired_heard_sentence(m04: dict[str, Any], system: str = "base_doga") -> str
     r = (m04.get("paired_heard") or {}).get(system) or {}
     if not r.get("n"):
         return None
-    reply = pct_ci(r["reply_heard_rate"], r.get("reply_heard_lo"), r.get("reply_heard_hi"))
-    template = pct_ci(
-        r["template_heard_rate"], r.get("template_heard_lo"), r.get("template_heard_hi")
-    )
-    diff = points_ci(r["diff"], r.get("diff_lo"), r.get("diff_hi"))
+    reply, template, diff = _paired_cells(r, "reply")
     if _ok(r.get("diff_lo")) and _ok(r.get("diff_hi")):
         said = (
             f"were heard in {template} against {reply} for the replies: a paired difference of "
