@@ -93,32 +93,9 @@ def test_only_runs_merge_into_the_manifest(nb_dir, tmp_path):
     assert manifest["status"] == "ok"
 
 
-def test_two_only_runs_at_once_keep_each_others_entries(nb_dir, tmp_path, monkeypatch):
-    """Run A (notebook 01) is still executing when run B (notebook 03) starts and ends: A's next
-    write re-reads the manifest under its lock and keeps B's entry (the test loop runs notebooks
-    04 and 05 side by side)."""
-    import salesman_utils.run as run
-
-    prof = load_profile("smoke")
-    (nb_dir / "02_fails.ipynb").unlink()
-    shutil.copy(nb_dir / "01_ok.ipynb", nb_dir / "03_ok.ipynb")
-    real = run.execute_one
-
-    def execute_one(nb, out, profile_arg):
-        if nb.name == "01_ok.ipynb":  # B runs to its end while A is inside its notebook
-            run_in(tmp_path, prof, only=["03"], notebook_dir=nb_dir)
-        return real(nb, out, profile_arg)
-
-    monkeypatch.setattr(run, "execute_one", execute_one)
-    run_in(tmp_path, prof, only=["01"], notebook_dir=nb_dir)
-    manifest = json.loads((tmp_path / "res" / "run_manifest.json").read_text())
-    by_name = {e["notebook"]: e["status"] for e in manifest["notebooks"]}
-    assert by_name == {"01_ok.ipynb": "ok", "03_ok.ipynb": "ok"} and manifest["status"] == "ok"
-
-
-def test_a_run_ending_beside_a_failed_one_is_not_ok(nb_dir, tmp_path, monkeypatch):
-    """Run B (notebook 02) fails while run A (notebook 01) executes: A's final status, computed
-    after it merges B's entry, is "partial", not "ok"."""
+def _run_beside(nb_dir, tmp_path, monkeypatch, other: str, fails: bool = False) -> dict:
+    """Run A (notebook 01) with run B (`--only other`) started and ended while A is inside its
+    notebook; returns the manifest on disk after A ends as ({notebook: status}, its status)."""
     import salesman_utils.run as run
 
     prof = load_profile("smoke")
@@ -126,16 +103,35 @@ def test_a_run_ending_beside_a_failed_one_is_not_ok(nb_dir, tmp_path, monkeypatc
 
     def execute_one(nb, out, profile_arg):
         if nb.name == "01_ok.ipynb":
-            with pytest.raises(NotebookFailed):
-                run_in(tmp_path, prof, only=["02"], notebook_dir=nb_dir)
+            if fails:
+                with pytest.raises(NotebookFailed):
+                    run_in(tmp_path, prof, only=[other], notebook_dir=nb_dir)
+            else:
+                run_in(tmp_path, prof, only=[other], notebook_dir=nb_dir)
         return real(nb, out, profile_arg)
 
     monkeypatch.setattr(run, "execute_one", execute_one)
     run_in(tmp_path, prof, only=["01"], notebook_dir=nb_dir)
     manifest = json.loads((tmp_path / "res" / "run_manifest.json").read_text())
-    by_name = {e["notebook"]: e["status"] for e in manifest["notebooks"]}
+    return {e["notebook"]: e["status"] for e in manifest["notebooks"]}, manifest["status"]
+
+
+def test_two_only_runs_at_once_keep_each_others_entries(nb_dir, tmp_path, monkeypatch):
+    """Run A (notebook 01) is still executing when run B (notebook 03) starts and ends: A's next
+    write re-reads the manifest under its lock and keeps B's entry (the test loop runs notebooks
+    04 and 05 side by side)."""
+    (nb_dir / "02_fails.ipynb").unlink()
+    shutil.copy(nb_dir / "01_ok.ipynb", nb_dir / "03_ok.ipynb")
+    by_name, status = _run_beside(nb_dir, tmp_path, monkeypatch, "03")
+    assert by_name == {"01_ok.ipynb": "ok", "03_ok.ipynb": "ok"} and status == "ok"
+
+
+def test_a_run_ending_beside_a_failed_one_is_not_ok(nb_dir, tmp_path, monkeypatch):
+    """Run B (notebook 02) fails while run A (notebook 01) executes: A's final status, computed
+    after it merges B's entry, is "partial", not "ok"."""
+    by_name, status = _run_beside(nb_dir, tmp_path, monkeypatch, "02", fails=True)
     assert by_name == {"01_ok.ipynb": "ok", "02_fails.ipynb": "failed"}
-    assert manifest["status"] == "partial"
+    assert status == "partial"
 
 
 # --- a run that stops is marked as stopped (issue 27) ------------------------------------------
