@@ -133,6 +133,30 @@ def test_local_greedy_batched_equals_single(chat_backend):
 
 
 @pytest.mark.slow
+def test_stop_criterion_is_built_once_and_stops_where_transformers_does(chat_backend):
+    import torch
+
+    from salesman_utils.llm import stop_criteria
+
+    tok, model = chat_backend.tokenizer, chat_backend.model
+    assert stop_criteria(tok, "\n") is stop_criteria(tok, "\n")
+    assert stop_criteria(tok, "\n") is not stop_criteria(tok, ".")
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "List three fruits, one per line."}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    enc = tok([text], return_tensors="pt")
+    kw = {"do_sample": False, "max_new_tokens": 24, "pad_token_id": tok.pad_token_id}
+    with torch.inference_mode():
+        theirs = model.generate(**enc, stop_strings=["\n"], tokenizer=tok, **kw)
+        ours = model.generate(**enc, stopping_criteria=stop_criteria(tok, "\n"), **kw)
+        free = model.generate(**enc, **kw)
+    assert torch.equal(ours, theirs)
+    assert ours.shape[1] < free.shape[1]  # it did stop early: the fruits come one per line
+
+
+@pytest.mark.slow
 def test_score_next_tokens_gives_logprobs(chat_backend):
     cands = [str(i) for i in range(1, 10)]
     (scores,) = chat_backend.score_next_tokens(
