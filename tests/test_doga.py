@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+import io
 import sys
 from collections import Counter
 
@@ -491,21 +490,17 @@ def test_whole_call_with_embedded_model(
 
 
 @pytest.mark.slow
-def test_chat_cli_reads_stdin():
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "salesman_utils.agent.chat", "--product", "spotlight_ads"]
-        + ["--profile", "smoke", "--max-new-tokens", "8"],
-        input="Hi, who is this?\n/quit\n",
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "AGENT [Opening]" in proc.stdout and "YOU: Hi, who is this?" in proc.stdout
-    assert "outline 1." in proc.stdout and "Call ended after 2 agent turns" in proc.stdout
+def test_chat_cli_reads_stdin(monkeypatch, capsys):
+    """The CLI's `main`, in this process (a subprocess re-imported torch and the model: 20 s; the
+    `python -m` entry itself is run by test_artifact_faults.py's `--help` tests)."""
+    from salesman_utils.agent.chat import main
+
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Hi, who is this?\n/quit\n"))
+    main(["--product", "spotlight_ads", "--profile", "smoke", "--max-new-tokens", "8"])
+    out = capsys.readouterr().out
+    assert "AGENT [Opening]" in out and "YOU: Hi, who is this?" in out
+    assert "outline 1." in out and "Call ended after 2 agent turns" in out
 
 
 # ---------------------------------------------------------------- issue 13: open items
