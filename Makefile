@@ -55,9 +55,9 @@ smoke: setup  ## run all notebooks with the tiny smoke profile (outputs under ar
 	$(PY) -m salesman_utils.run --profile smoke
 
 # both cores: --dist loadfile keeps a file's tests on one worker, in order, and
-# --no-loadscope-reorder hands the files out in conftest's order: notebooks 01-04 first on one
-# worker, the unit tests on the other, notebook 05 halfway through them (beside 04, tests/
-# smoke_chain.py), the checks of all five last. One BLAS/OpenMP thread per worker and per notebook
+# --no-loadscope-reorder hands the files out in conftest's order: notebooks 01, 02 and 04 first on
+# one worker, the slowest unit files on the other, then 03 and 05 there (beside 02 and 04, tests/
+# smoke_chain.py), the other unit files on both, the checks of all five last. One BLAS/OpenMP thread per worker and per notebook
 # kernel (they inherit it): two processes of two threads each on two cores stall each other, and
 # letting the idle threads sleep (OMP_WAIT_POLICY=PASSIVE) made one generation twice as slow.
 # Measured on a warm venv: 423 s of pytest with one thread against 515 s with PASSIVE

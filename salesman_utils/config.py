@@ -115,6 +115,7 @@ class CorpusConfig:
     disfluency: Share = 0.15
     # dialogues rewritten by the realizer backend (0 = none, -1 = all)
     realize_sample: Annotated[int, Bound(ge=-1)] = 0
+    realize_max_new_tokens: Count = 64  # the longest rewrite of one line, in tokens
     dedup_threshold: Share = 0.97
     probe_turns: Count = 2000  # train turns of the embedding quality probe (audit, notebooks 01-02)
 

@@ -50,18 +50,33 @@ def merchant():
     )
 
 
+# The unit files that took longest (summed `--durations=0` of `make unit`, seconds): test_doga 50,
+# test_planner 38, test_training 30, test_bayes 21, test_run 15, test_serve 14. Re-measure:
+# .venv/bin/python -m pytest -n 2 -m "not notebooks" --durations=0, summed per file.
+SLOW_UNITS = (
+    "test_doga.py",
+    "test_planner.py",
+    "test_training.py",
+    "test_bayes.py",
+    "test_run.py",
+    "test_serve.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """The order of the test files, for `make test` (`-n 2 --dist loadfile
     --no-loadscope-reorder`: a file's tests stay on one worker, in order, and the files are handed
-    out in this order). `test_notebooks.py` (notebooks 01-04, one long chain) goes first, on one
-    worker, while the unit tests fill the other; `test_notebooks_late.py` (notebook 05 and the
-    checks of all five) goes halfway through the unit files, so the other worker runs notebook 05
-    beside 04, waiting on 02 and 03 if it gets there first (`smoke_chain.py`: a wait that leaves
-    both cores to the notebooks), and the unit files after it fill both workers at the end;
-    `test_notebooks_checks.py` (reads all five notebooks' outputs) goes last. Stable otherwise (the
-    order of files is kept)."""
+    out in this order, each to the first worker with two tests or fewer left).
+    - `test_notebooks.py` (notebooks 01, 02 and 04: the long chain, about 5 minutes) goes first and
+      keeps one worker;
+    - the slowest unit files (`SLOW_UNITS`, about 2.5 minutes) fill the other worker;
+    - `test_notebooks_late.py` (notebooks 03 and 05) comes next: that worker runs 03 while 02 is
+      still running and 05 beside 04 (`smoke_chain.py`), waiting on 02 if it gets there first;
+    - the other unit files, in their order, fill both workers at the end, short ones last;
+    - `test_notebooks_checks.py` (reads all five notebooks' outputs) goes last."""
     first, late, checks = "test_notebooks.py", "test_notebooks_late.py", "test_notebooks_checks.py"
     units = [i.path.name for i in items if i.path.name not in {first, late, checks}]
-    half = {name: k for k, name in enumerate(dict.fromkeys(units))}
-    place = {first: -1.0, late: len(half) / 2 - 0.5, checks: len(half)}
-    items.sort(key=lambda item: place.get(item.path.name, half.get(item.path.name, 0)))
+    rest = [name for name in dict.fromkeys(units) if name not in SLOW_UNITS]
+    order = [first, *SLOW_UNITS, late, *rest, checks]
+    place = {name: k for k, name in enumerate(order)}
+    items.sort(key=lambda item: place.get(item.path.name, len(order)))

@@ -1,9 +1,10 @@
 """The papermill smoke run, shared by two test files so that it uses both cores.
 
-Notebooks 01, 02, 03 and 04 run in `test_notebooks.py` (first in the queue); notebook 05 and the
-checks of all five run in `test_notebooks_late.py` (last in the queue, `conftest.py`), so that
-with `pytest -n 2 --dist loadfile` the worker that finishes the unit tests runs 05 beside 04 (05
-reads 01-03's artifacts, and 04's conversion table only for a figure it draws when present).
+Notebooks 01, 02 and 04 run in `test_notebooks.py` (first in the queue), 03 and 05 in
+`test_notebooks_late.py` (after the slowest unit files, `conftest.py`), so that with `pytest -n 2
+--dist loadfile` one worker runs the long chain 01-02-04 while the other runs the unit tests, then
+03 beside 02 and 05 beside 04 (05 reads 01-03's artifacts, and 04's conversion table only for a
+figure it draws when present). The checks of all five run last (`test_notebooks_checks.py`).
 
 `ensure(profile, "04", run_id)` runs a notebook once per test session, after the notebooks it
 reads (`DEPS`): one lock file per notebook, held while it runs, and a marker with the session's id

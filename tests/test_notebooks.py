@@ -1,10 +1,25 @@
-"""Notebook layer: hygiene of the stored sources, then a papermill smoke run of every notebook."""
+"""Notebook layer: the papermill smoke run of notebooks 01, 02 and 04, then the hygiene of every
+stored notebook source."""
 
 from __future__ import annotations
 
 import nbformat
 import pytest
 from smoke_chain import NOTEBOOKS, check_smoke_run, run_id
+
+# The smoke run of notebooks 01, 02 and 04, one test each, in order, on one worker (the long chain);
+# 03 and 05 are in test_notebooks_late.py, which the other worker runs after the slowest unit
+# tests (conftest.py, tests/smoke_chain.py). These three come before the hygiene tests below: while
+# a worker has more than two tests left in its file, pytest-xdist hands it no other file, so this
+# worker takes on no unit file that the other one then waits for.
+CHAIN = [p for p in NOTEBOOKS if p.stem[:2] in {"01", "02", "04"}]
+
+
+@pytest.mark.parametrize("nb_path", CHAIN, ids=[p.stem for p in CHAIN])
+@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+@pytest.mark.notebooks
+def test_smoke_run_of_notebook(nb_path, smoke_profile, request):
+    check_smoke_run(smoke_profile, nb_path, run_id(request.config))
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -22,16 +37,3 @@ def test_source_notebook_is_clean(nb_path):
     # the notebook ends by recording results/metrics, then says what its run shows from them
     assert "notebook_findings(" in code[-1].source, "the last cell shows the generated findings"
     assert "write_metrics(" in code[-2].source, "the cell before it records results/metrics"
-
-
-# The smoke run of notebooks 01-04, one test each, in order, on one worker; notebook 05 and the
-# checks of all five are in test_notebooks_late.py, which runs on the other worker once the unit
-# tests are done (tests/smoke_chain.py).
-CHAIN = [p for p in NOTEBOOKS if p.stem[:2] in {"01", "02", "03", "04"}]
-
-
-@pytest.mark.parametrize("nb_path", CHAIN, ids=[p.stem for p in CHAIN])
-@pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
-@pytest.mark.notebooks
-def test_smoke_run_of_notebook(nb_path, smoke_profile, request):
-    check_smoke_run(smoke_profile, nb_path, run_id(request.config))
