@@ -54,19 +54,21 @@ reproduce: setup  ## run all notebooks with PROFILE (default tutorial) and refre
 smoke: setup  ## run all notebooks with the tiny smoke profile (outputs under artifacts/smoke)
 	$(PY) -m salesman_utils.run --profile smoke
 
+# one BLAS/OpenMP thread per process: two workers, two cores (the notebook kernels inherit it)
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 # both cores: --dist loadfile keeps a file's tests on one worker, in order, and
 # --no-loadscope-reorder hands the files out in conftest's order: notebooks 01, 02 and 04 first on
 # one worker, the slowest unit files on the other, then 03 and 05 there (beside 02 and 04, tests/
-# smoke_chain.py), the other unit files on both, the checks of all five last. One BLAS/OpenMP thread per worker and per notebook
-# kernel (they inherit it): two processes of two threads each on two cores stall each other, and
-# letting the idle threads sleep (OMP_WAIT_POLICY=PASSIVE) made one generation twice as slow.
-# Measured on a warm venv: 423 s of pytest with one thread against 515 s with PASSIVE
+# smoke_chain.py), the other unit files on both, the checks of all five last. Two processes of two
+# threads each on two cores stall each other, and letting the idle threads sleep
+# (OMP_WAIT_POLICY=PASSIVE) made one generation twice as slow: on a warm venv, 423 s of pytest
+# with one thread against 515 s with PASSIVE
 test: setup  ## unit tests + papermill smoke run of every notebook, on 2 workers
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
+	$(ONE_THREAD) $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
-# one BLAS/OpenMP thread per worker: two workers, two cores
 unit: setup  ## unit tests only (no notebook runs), on 2 workers
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 -m "not notebooks"
+	$(ONE_THREAD) $(PY) -m pytest -q -n 2 -m "not notebooks"
 
 lint: setup  ## ruff on package, tests, benchmarks and notebooks
 	$(VENV)/bin/ruff check salesman_utils tests benchmarks notebooks

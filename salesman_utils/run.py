@@ -15,11 +15,11 @@ in the source notebook) and the `error` when known. A manifest still saying "run
 process is gone was killed (SIGKILL) in that notebook. The entries of notebooks this run did not
 execute (`--only`, or after the stop) are kept from the manifest of the same profile on disk, read
 again under a lock at every write, so two `--only` runs of one profile at once keep each other's
-entries; each names its own commit. A notebook re-run after it stopped also records `earlier_stopped_s`, the
-seconds of the stopped attempts before it (their finished stages, e.g. adapters, are reused, so
-`wall_s` alone understates the cost). After a full successful run whose results folder is the
-committed `results/`, the README's results section is regenerated from the tables
-(`salesman_utils.report`).
+entries; each names its own commit. A notebook re-run after it stopped also records
+`earlier_stopped_s`, the seconds of the stopped attempts before it (their finished stages, e.g.
+adapters, are reused, so `wall_s` alone understates the cost). After a full successful run whose
+results folder is the committed `results/`, the README's results section is regenerated from the
+tables (`salesman_utils.report`).
 """
 
 from __future__ import annotations
